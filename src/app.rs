@@ -1,0 +1,226 @@
+//! Assembles the parts from process settings and runs `serve`, `worker` or `all` until SIGTERM
+//! or SIGINT, then shuts down within the grace period.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{AllArgs, GithubArgs, IngressArgs, QueueArgs, QueueKind, ServeArgs, WorkerArgs, WorkerOptions};
+use crate::forge::git::{CommitAuthor, Git, MirrorCache};
+use crate::forge::{Github, GithubAuth};
+use crate::ingress::{self, IngressSettings};
+use crate::job::JobId;
+use crate::publish::{Publisher, Redactor, Renderer};
+use crate::queue::{MemoryQueue, Queue, QueueSettings, RedisQueue};
+use crate::rollout::{Rollout, RolloutSettings};
+use crate::sandbox::{Limits, Sandbox};
+use crate::worker::{Worker, WorkerSettings};
+
+/// Acknowledgements waiting to be posted by `serve`; beyond this the worker acknowledges instead.
+const ACK_BACKLOG: usize = 1024;
+
+/// Opens the queue the settings name; refuses to fall back to memory silently.
+pub async fn open_queue(args: &QueueArgs) -> Result<Queue> {
+    let settings = QueueSettings { lease: args.lease, max_deliveries: args.max_deliveries.max(1) };
+    match (args.queue, &args.redis_url) {
+        (QueueKind::Memory, _) => {
+            tracing::warn!("using the in-process memory queue: jobs are lost when this process stops");
+            Ok(Queue::Memory(MemoryQueue::new(settings)))
+        }
+        (QueueKind::Redis, Some(url)) => Ok(Queue::Redis(
+            RedisQueue::connect(url, settings).await.context("connecting to Redis (ERRAND_REDIS_URL)")?,
+        )),
+        (QueueKind::Redis, None) => bail!(
+            "no queue: set ERRAND_REDIS_URL (or --redis-url) to a Redis server, or pass --queue memory to run on an in-process queue that loses jobs when it stops"
+        ),
+    }
+}
+
+/// Connects to GitHub with the App or the token the settings give.
+pub fn connect_github(args: &GithubArgs) -> Result<Option<Github>> {
+    let auth = match (&args.github_app_id, &args.github_private_key_file, &args.github_token) {
+        (Some(app_id), Some(key_file), _) => {
+            let pem = std::fs::read_to_string(key_file)
+                .with_context(|| format!("reading the GitHub App private key {}", key_file.display()))?;
+            GithubAuth::App { app_id: *app_id, private_key_pem: SecretString::from(pem) }
+        }
+        (Some(_), None, _) | (None, Some(_), _) => {
+            bail!("GitHub App mode needs both ERRAND_GITHUB_APP_ID and ERRAND_GITHUB_PRIVATE_KEY_FILE")
+        }
+        (None, None, Some(token)) => GithubAuth::Token(token.clone()),
+        (None, None, None) => return Ok(None),
+    };
+    Ok(Some(Github::new(&args.github_api_url, auth)?))
+}
+
+fn renderer(github: &GithubArgs, redactor: Redactor) -> Renderer {
+    Renderer {
+        mention: github.mentions.first().cloned().unwrap_or_else(|| "@agent".into()),
+        public_url: github.public_url.clone(),
+        redactor,
+    }
+}
+
+/// Secrets errand holds, which must never appear in anything it posts.
+fn known_secrets(github: &GithubArgs, ingress: Option<&IngressArgs>) -> Redactor {
+    let mut secrets: Vec<String> = github.github_token.iter().map(|s| s.expose_secret().to_owned()).collect();
+    if let Some(ingress) = ingress {
+        secrets.extend(ingress.github_webhook_secret.iter().map(|s| s.expose_secret().to_owned()));
+        secrets.extend(ingress.api_token.iter().map(|s| s.expose_secret().to_owned()));
+    }
+    Redactor::new(secrets)
+}
+
+fn ingress_settings(ingress: &IngressArgs, github: &GithubArgs) -> Result<IngressSettings> {
+    if ingress.github_webhook_secret.is_empty() {
+        bail!("set ERRAND_GITHUB_WEBHOOK_SECRET: errand refuses unsigned webhooks");
+    }
+    Ok(IngressSettings {
+        webhook_secrets: ingress.github_webhook_secret.clone(),
+        mentions: github.mentions.clone(),
+        bot_login: github.bot_login.clone(),
+        api_token: ingress.api_token.clone(),
+        ..IngressSettings::default()
+    })
+}
+
+/// Builds a worker from its settings.
+pub async fn build_worker(options: &WorkerOptions, github_args: &GithubArgs, queue: Queue, github: Github, redactor: Redactor) -> Result<Worker> {
+    let sandbox = Sandbox::connect().await.context("connecting to the Docker engine")?;
+    let git = Git::new(CommitAuthor { name: options.git_author_name.clone(), email: options.git_author_email.clone() });
+    let mirrors = MirrorCache::new(options.data_dir.join("mirrors"), git);
+    let own_uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").context("reading this process's uid")?);
+    let sandbox_uid = options.sandbox_uid.unwrap_or(if own_uid == 0 { 10001 } else { own_uid });
+    if sandbox_uid == 0 {
+        bail!("ERRAND_SANDBOX_UID must not be 0: sandboxes never run as root");
+    }
+    let rollout = Rollout::new(
+        sandbox,
+        mirrors,
+        RolloutSettings {
+            data_dir: options.data_dir.clone(),
+            default_image: options.default_image.clone(),
+            default_agent_command: options.agent_command.clone(),
+            sandbox_uid,
+            limits: Limits {
+                memory_bytes: (options.sandbox_memory_mb * 1024 * 1024) as i64,
+                nano_cpus: (options.sandbox_cpus * 1e9) as i64,
+                pids: options.sandbox_pids,
+            },
+            default_timeout: options.timeout,
+        },
+    );
+    let publisher = Publisher::new(renderer(github_args, redactor), queue.clone());
+    let settings = WorkerSettings {
+        name: format!("{}-{}-{}", hostname(), std::process::id(), &JobId::generate().short()[4..]),
+        concurrency: options.concurrency,
+        shutdown_grace: options.shutdown_grace,
+        retry_delay: options.retry_delay,
+    };
+    Ok(Worker::new(queue, github, rollout, publisher, settings))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "errand".into())
+}
+
+/// Posts acknowledgements (👀 and the tracking comment) for jobs `serve` accepted, outside the
+/// webhook request.
+pub async fn acknowledge_accepted_jobs(mut accepted: mpsc::Receiver<JobId>, queue: Queue, github: Github, publisher: Publisher) {
+    while let Some(id) = accepted.recv().await {
+        let (queue, github, publisher) = (queue.clone(), github.clone(), publisher.clone());
+        tokio::spawn(async move {
+            let Ok(Some(record)) = queue.get(&id).await else { return };
+            let acked = async {
+                let gh = github.for_repo(&record.job.repo, record.job.installation_id).await?;
+                publisher.acknowledge(&gh, &record).await
+            };
+            // The worker acknowledges when it claims the job if this fails.
+            if let Err(e) = acked.await {
+                tracing::warn!(job = %id, error = %e, "acknowledging the job failed; the worker will");
+            }
+        });
+    }
+}
+
+/// Fires on SIGTERM or SIGINT.
+pub fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let fire = token.clone();
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutdown requested");
+        fire.cancel();
+    });
+    token
+}
+
+async fn run_ingress(ingress: &IngressArgs, github_args: &GithubArgs, queue: Queue, github: Option<Github>, redactor: Redactor, shutdown: CancellationToken) -> Result<()> {
+    let settings = ingress_settings(ingress, github_args)?;
+    let (acks, accepted) = mpsc::channel(ACK_BACKLOG);
+    let acks = match github {
+        Some(github) => {
+            let publisher = Publisher::new(renderer(github_args, redactor), queue.clone());
+            tokio::spawn(acknowledge_accepted_jobs(accepted, queue.clone(), github, publisher));
+            Some(acks)
+        }
+        None => {
+            tracing::warn!("no GitHub credentials: workers will acknowledge requests when they claim them");
+            None
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(ingress.listen)
+        .await
+        .with_context(|| format!("listening on {}", ingress.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "ingress listening");
+    ingress::serve(listener, ingress::router(Arc::new(settings), queue, acks), async move { shutdown.cancelled().await }).await
+}
+
+/// `errand serve`.
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    let queue = open_queue(&args.queue).await?;
+    let github = connect_github(&args.github)?;
+    let redactor = known_secrets(&args.github, Some(&args.ingress));
+    run_ingress(&args.ingress, &args.github, queue, github, redactor, shutdown_signal()).await
+}
+
+/// `errand worker`.
+pub async fn worker(args: WorkerArgs) -> Result<()> {
+    let queue = open_queue(&args.queue).await?;
+    let github = connect_github(&args.github)?
+        .context("a worker needs GitHub credentials: ERRAND_GITHUB_TOKEN, or ERRAND_GITHUB_APP_ID with ERRAND_GITHUB_PRIVATE_KEY_FILE")?;
+    let redactor = known_secrets(&args.github, None);
+    let worker = build_worker(&args.worker, &args.github, queue, github, redactor).await?;
+    worker.run(shutdown_signal()).await
+}
+
+/// `errand all`: the ingress and a worker in one process.
+pub async fn all(args: AllArgs) -> Result<()> {
+    let queue = open_queue(&args.queue).await?;
+    let github = connect_github(&args.github)?
+        .context("errand all needs GitHub credentials: ERRAND_GITHUB_TOKEN, or ERRAND_GITHUB_APP_ID with ERRAND_GITHUB_PRIVATE_KEY_FILE")?;
+    let redactor = known_secrets(&args.github, Some(&args.ingress));
+    let worker = build_worker(&args.worker, &args.github, queue.clone(), github.clone(), redactor.clone()).await?;
+    let shutdown = shutdown_signal();
+    let worker_task = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { worker.run(shutdown).await }
+    });
+    let served = run_ingress(&args.ingress, &args.github, queue, Some(github), redactor, shutdown.clone()).await;
+    shutdown.cancel();
+    worker_task.await.context("the worker task panicked")??;
+    served
+}

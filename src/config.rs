@@ -1,0 +1,337 @@
+//! Process settings (flags and `ERRAND_*` variables; `--help` is the reference) and repository
+//! settings (`.errand.toml`, read from the default branch).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indexmap::IndexMap;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// errand: delegate GitHub requests to coding agents in sandboxed containers.
+#[derive(Debug, Parser)]
+#[command(name = "errand", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Run the HTTP ingress: webhooks in, jobs onto the queue, the job API.
+    Serve(ServeArgs),
+    /// Run a worker: claim jobs, run agents in sandboxes, publish pull requests.
+    Worker(WorkerArgs),
+    /// Run the ingress and a worker in one process (small installs, the demo).
+    All(AllArgs),
+}
+
+/// Which queue implementation to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueKind {
+    /// Redis at `--redis-url` (production).
+    Redis,
+    /// In-process memory: jobs are lost when the process stops. Only for demos and tests.
+    Memory,
+}
+
+/// Where jobs are queued.
+#[derive(Debug, Clone, Args)]
+pub struct QueueArgs {
+    /// Redis URL of the job queue, e.g. redis://127.0.0.1:6379/0.
+    #[arg(long, env = "ERRAND_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// The queue implementation; `memory` must be asked for explicitly.
+    #[arg(long, value_enum, default_value = "redis", env = "ERRAND_QUEUE")]
+    pub queue: QueueKind,
+    /// How long a claimed job stays a worker's without renewal; the worker renews every third of
+    /// it, and a dead worker's job is reclaimed after it.
+    #[arg(long, env = "ERRAND_LEASE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub lease: Duration,
+    /// Deliveries before a job is dead-lettered and its requester told.
+    #[arg(long, env = "ERRAND_MAX_DELIVERIES", default_value_t = 3)]
+    pub max_deliveries: u32,
+}
+
+/// How errand talks to GitHub.
+#[derive(Debug, Clone, Args)]
+pub struct GithubArgs {
+    /// GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(long, env = "ERRAND_GITHUB_API_URL", default_value = "https://api.github.com")]
+    pub github_api_url: String,
+    /// Plain-token mode: a token with contents, issues and pull-requests write access.
+    #[arg(long, env = "ERRAND_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<SecretString>,
+    /// GitHub App mode: the App's id.
+    #[arg(long, env = "ERRAND_GITHUB_APP_ID")]
+    pub github_app_id: Option<u64>,
+    /// GitHub App mode: the App's private key (PEM file).
+    #[arg(long, env = "ERRAND_GITHUB_PRIVATE_KEY_FILE")]
+    pub github_private_key_file: Option<PathBuf>,
+    /// The bot's own login, whose comments never trigger jobs (besides every `Bot` account).
+    #[arg(long, env = "ERRAND_BOT_LOGIN")]
+    pub bot_login: Option<String>,
+    /// Names that summon errand in a comment, comma-separated.
+    #[arg(long, env = "ERRAND_MENTIONS", default_value = "@agent", value_delimiter = ',')]
+    pub mentions: Vec<String>,
+    /// Base URL of errand's own job pages (links in comments); default: none.
+    #[arg(long, env = "ERRAND_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+/// The HTTP ingress.
+#[derive(Debug, Clone, Args)]
+pub struct IngressArgs {
+    /// Address of the HTTP server.
+    #[arg(long, env = "ERRAND_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Webhook secrets, comma-separated; any one verifies (rotation).
+    #[arg(long, env = "ERRAND_GITHUB_WEBHOOK_SECRET", hide_env_values = true, value_delimiter = ',')]
+    pub github_webhook_secret: Vec<SecretString>,
+    /// Bearer token of the job API; without it the API answers 404.
+    #[arg(long, env = "ERRAND_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<SecretString>,
+}
+
+/// The worker and its sandboxes.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerOptions {
+    /// Jobs run at once by this worker.
+    #[arg(long, env = "ERRAND_CONCURRENCY", default_value_t = 2)]
+    pub concurrency: usize,
+    /// Where mirrors and workspaces live.
+    #[arg(long, env = "ERRAND_DATA_DIR", default_value = "/var/lib/errand")]
+    pub data_dir: PathBuf,
+    /// Sandbox image when a repository names none.
+    #[arg(long, env = "ERRAND_DEFAULT_IMAGE", default_value = "debian:bookworm-slim")]
+    pub default_image: String,
+    /// Agent command when a repository names none (run with `sh -c` in /workspace).
+    #[arg(long, env = "ERRAND_AGENT_COMMAND")]
+    pub agent_command: Option<String>,
+    /// Numeric uid the sandbox runs as (never 0); default: this process's uid, or 10001 as root.
+    #[arg(long, env = "ERRAND_SANDBOX_UID")]
+    pub sandbox_uid: Option<u32>,
+    /// Memory limit of a sandbox, in MiB.
+    #[arg(long, env = "ERRAND_SANDBOX_MEMORY_MB", default_value_t = 4096)]
+    pub sandbox_memory_mb: u64,
+    /// CPU limit of a sandbox, in cores.
+    #[arg(long, env = "ERRAND_SANDBOX_CPUS", default_value_t = 2.0)]
+    pub sandbox_cpus: f64,
+    /// Process limit of a sandbox.
+    #[arg(long, env = "ERRAND_SANDBOX_PIDS", default_value_t = 512)]
+    pub sandbox_pids: i64,
+    /// Time limit of an attempt when a repository sets none.
+    #[arg(long, env = "ERRAND_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Name of errand's commits.
+    #[arg(long, env = "ERRAND_GIT_AUTHOR_NAME", default_value = "errand")]
+    pub git_author_name: String,
+    /// Email of errand's commits.
+    #[arg(long, env = "ERRAND_GIT_AUTHOR_EMAIL", default_value = "errand@users.noreply.github.com")]
+    pub git_author_email: String,
+    /// First delay before a job that failed for a passing reason (GitHub down) runs again;
+    /// doubles with each delivery.
+    #[arg(long, env = "ERRAND_RETRY_DELAY", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub retry_delay: Duration,
+    /// How long a stopping worker waits for running jobs before handing them back.
+    #[arg(long, env = "ERRAND_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub ingress: IngressArgs,
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    #[command(flatten)]
+    pub github: GithubArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub worker: WorkerOptions,
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    #[command(flatten)]
+    pub github: GithubArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AllArgs {
+    #[command(flatten)]
+    pub ingress: IngressArgs,
+    #[command(flatten)]
+    pub worker: WorkerOptions,
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    #[command(flatten)]
+    pub github: GithubArgs,
+}
+
+/// The name of the repository settings file, read from the default branch.
+pub const REPO_CONFIG_FILE: &str = ".errand.toml";
+
+/// A repository's `.errand.toml`. Every field is optional; see the README for the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    /// The sandbox image; default: the worker's `ERRAND_DEFAULT_IMAGE`.
+    pub image: Option<String>,
+    /// Commands run once before the agent.
+    #[serde(default)]
+    pub setup: Vec<String>,
+    /// Time limit of the whole attempt, e.g. "30m".
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub agent: AgentConfig,
+    /// Checks run in order after the agent: name = command. Their results are the evidence.
+    #[serde(default)]
+    pub checks: IndexMap<String, String>,
+    /// Also run the checks before the agent, so the evidence shows what changed. Default true.
+    pub baseline_checks: Option<bool>,
+    /// `"none"` (default) or `"open"`: whether the sandbox may reach the network.
+    #[serde(default)]
+    pub network: NetworkPolicy,
+    /// Prefix of errand's branches; default "errand/".
+    pub branch_prefix: Option<String>,
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+/// Which agent runs.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// A command line run with `sh -c` in /workspace (see the agent contract in the README).
+    pub command: Option<String>,
+}
+
+/// Whether the sandbox may reach the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkPolicy {
+    #[default]
+    None,
+    Open,
+}
+
+/// Limits that a repository may lower (never raise) below the worker's.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub memory_mb: Option<u64>,
+    pub cpus: Option<f64>,
+    pub pids: Option<i64>,
+}
+
+/// `.errand.toml` could not be read: names the line and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoConfigError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for RepoConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl RepoConfig {
+    /// Parses `.errand.toml`; the error names the line and the field.
+    pub fn parse(text: &str) -> Result<Self, RepoConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| RepoConfigError {
+            line: e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
+            message: e.message().trim().to_owned(),
+        })?;
+        if let Some(name) = config.checks.iter().find(|(_, cmd)| cmd.trim().is_empty()).map(|(n, _)| n) {
+            return Err(RepoConfigError { line: None, message: format!("check `{name}` has an empty command") });
+        }
+        Ok(config)
+    }
+
+    /// The configuration of a repository without `.errand.toml`: checks detected from the files
+    /// at the repository's root.
+    pub fn detected(root_files: &[String]) -> Self {
+        let has = |name: &str| root_files.iter().any(|f| f == name);
+        let mut checks = IndexMap::new();
+        if has("Cargo.toml") {
+            checks.insert("test".to_owned(), "cargo test".to_owned());
+        } else if has("package.json") {
+            checks.insert("test".to_owned(), "npm test".to_owned());
+        } else if has("go.mod") {
+            checks.insert("test".to_owned(), "go test ./...".to_owned());
+        } else if has("pyproject.toml") || has("pytest.ini") || has("setup.py") {
+            checks.insert("test".to_owned(), "python -m pytest".to_owned());
+        } else if has("Makefile") {
+            checks.insert("test".to_owned(), "make test".to_owned());
+        }
+        Self { checks, ..Self::default() }
+    }
+
+    pub fn branch_prefix(&self) -> &str {
+        self.branch_prefix.as_deref().unwrap_or("errand/")
+    }
+
+    pub fn baseline_checks(&self) -> bool {
+        self.baseline_checks.unwrap_or(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_smallest_errand_toml_from_the_design_parses() {
+        let config = RepoConfig::parse(
+            r#"
+image = "debian:bookworm-slim"
+setup = ["apt-get install -y make"]
+timeout = "30m"
+
+[agent]
+command = "my-agent --task-file \"$ERRAND_TASK_FILE\""
+
+[checks]
+test = "make test"
+lint = "make lint"
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.image.as_deref(), Some("debian:bookworm-slim"));
+        assert_eq!(config.timeout, Some(Duration::from_secs(1800)));
+        assert_eq!(config.checks.keys().collect::<Vec<_>>(), ["test", "lint"]);
+        assert_eq!(config.network, NetworkPolicy::None);
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_its_line() {
+        let err = RepoConfig::parse("image = \"x\"\n\n[agent]\ncomand = \"x\"\n").unwrap_err();
+        assert_eq!(err.line, Some(4));
+        assert!(err.message.contains("unknown field `comand`"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_wrong_type_is_named() {
+        let err = RepoConfig::parse("timeout = \"soon\"\n").unwrap_err();
+        assert_eq!(err.line, Some(1));
+        assert!(err.to_string().starts_with("line 1:"), "{err}");
+    }
+
+    #[test]
+    fn checks_are_detected_without_a_config_file() {
+        let config = RepoConfig::detected(&["Cargo.toml".into(), "src".into()]);
+        assert_eq!(config.checks.get("test").map(String::as_str), Some("cargo test"));
+        assert!(RepoConfig::detected(&["README.md".into()]).checks.is_empty());
+    }
+}

@@ -1,0 +1,284 @@
+//! The GitHub REST calls errand makes, through octocrab, with deliberate retries and
+//! idempotent creation (a retried POST never makes a second comment or pull request).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use base64::Engine as _;
+use octocrab::Octocrab;
+use octocrab::models::{AppId, InstallationId};
+use octocrab::service::middleware::retry::RetryConfig;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::retry::{ForgeError, with_retries};
+use crate::job::{PullRequestRef, RepoName};
+
+/// How errand authenticates to GitHub.
+pub enum GithubAuth {
+    /// A plain token (small setups): no check runs, comments appear as the token's user.
+    Token(SecretString),
+    /// A GitHub App: an installation token is minted per job and renewed before it expires.
+    App { app_id: u64, private_key_pem: SecretString },
+}
+
+/// A GitHub connection for the whole process; `for_repo` gives the client one job uses.
+#[derive(Clone)]
+pub struct Github {
+    client: Octocrab,
+    app_mode: bool,
+}
+
+impl Github {
+    pub fn new(api_url: &str, auth: GithubAuth) -> Result<Self> {
+        // octocrab's own retry re-sends POSTs at once on a 5xx and ignores Retry-After: it would
+        // post a comment twice. `with_retries` retries deliberately instead.
+        let builder = Octocrab::builder()
+            .base_uri(api_url)
+            .context("parsing the GitHub API URL")?
+            .add_retry_config(RetryConfig::None)
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(30)));
+        let (builder, app_mode) = match auth {
+            GithubAuth::Token(token) => (builder.personal_token(token), false),
+            GithubAuth::App { app_id, private_key_pem } => {
+                let key = octocrab::jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.expose_secret().as_bytes())
+                    .context("reading the GitHub App private key (PEM)")?;
+                (builder.app(AppId(app_id), key), true)
+            }
+        };
+        Ok(Self { client: builder.build().context("building the GitHub client")?, app_mode })
+    }
+
+    /// A client for one repository, authenticated as the installation that delivered the job.
+    pub async fn for_repo(&self, repo: &RepoName, installation_id: Option<u64>) -> Result<RepoClient, ForgeError> {
+        let client = match (self.app_mode, installation_id) {
+            (true, Some(id)) => self
+                .client
+                .installation(InstallationId(id))
+                .map_err(|e| ForgeError::Fatal(anyhow!(e).context("selecting the installation")))?,
+            (true, None) => {
+                return Err(ForgeError::Fatal(anyhow!(
+                    "the webhook carried no installation id; is errand installed as a GitHub App on {repo}?"
+                )));
+            }
+            (false, _) => self.client.clone(),
+        };
+        Ok(RepoClient { client, app_mode: self.app_mode, repo: repo.clone() })
+    }
+}
+
+/// What errand needs to know of a repository.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RepoInfo {
+    pub default_branch: String,
+    pub clone_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Created {
+    id: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct CommentBody {
+    id: u64,
+    body: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullBody {
+    number: u64,
+    html_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Contents {
+    content: Option<String>,
+    encoding: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DirEntry {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Permission {
+    permission: String,
+}
+
+/// GitHub calls for one repository.
+#[derive(Clone)]
+pub struct RepoClient {
+    client: Octocrab,
+    app_mode: bool,
+    repo: RepoName,
+}
+
+impl RepoClient {
+    fn route(&self, rest: &str) -> String {
+        format!("/repos/{}/{}{rest}", self.repo.owner(), self.repo.name())
+    }
+
+    /// The token git uses to push: the installation token (re-minted when it nears expiry), or
+    /// the plain token.
+    pub async fn git_token(&self) -> Result<Option<SecretString>, ForgeError> {
+        if !self.app_mode {
+            return Ok(None);
+        }
+        with_retries("minting an installation token", || async { self.client.installation_token().await.map(Some) })
+            .await
+    }
+
+    pub async fn repository(&self) -> Result<RepoInfo, ForgeError> {
+        with_retries("reading the repository", || self.client.get(self.route(""), None::<&()>)).await
+    }
+
+    /// The requester's permission on the repository: `admin`, `maintain`, `write`, `triage`,
+    /// `read` or `none`. (octocrab's typed call cannot parse GitHub's answer.)
+    pub async fn permission(&self, user: &str) -> Result<String, ForgeError> {
+        let route = self.route(&format!("/collaborators/{user}/permission"));
+        match with_retries("checking the requester's permission", || {
+            self.client.get::<Permission, _, _>(route.clone(), None::<&()>)
+        })
+        .await
+        {
+            Ok(p) => Ok(p.permission),
+            Err(ForgeError::Status { status: 404, .. }) => Ok("none".to_owned()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A text file at `git_ref`, or `None` when it does not exist.
+    pub async fn file(&self, path: &str, git_ref: &str) -> Result<Option<String>, ForgeError> {
+        let route = self.route(&format!("/contents/{path}"));
+        let query = [("ref", git_ref)];
+        let found = with_retries("reading a file from the repository", || {
+            self.client.get::<Contents, _, _>(route.clone(), Some(&query))
+        })
+        .await;
+        let contents = match found {
+            Ok(c) => c,
+            Err(ForgeError::Status { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if contents.encoding.as_deref() != Some("base64") {
+            return Err(ForgeError::Fatal(anyhow!("{path} is not a file")));
+        }
+        let packed: String = contents.content.unwrap_or_default().split_whitespace().collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(packed)
+            .map_err(|e| ForgeError::Fatal(anyhow!(e).context(format!("decoding {path}"))))?;
+        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// Names at the repository's root, for detecting checks.
+    pub async fn root_names(&self, git_ref: &str) -> Result<Vec<String>, ForgeError> {
+        let route = self.route("/contents/");
+        let query = [("ref", git_ref)];
+        let entries: Vec<DirEntry> =
+            with_retries("listing the repository root", || self.client.get(route.clone(), Some(&query))).await?;
+        Ok(entries.into_iter().map(|e| e.name).collect())
+    }
+
+    /// Adds 👀 to an issue comment; reacting twice is harmless on GitHub's side.
+    pub async fn react_eyes(&self, comment_id: u64) -> Result<(), ForgeError> {
+        let route = self.route(&format!("/issues/comments/{comment_id}/reactions"));
+        let reaction = json!({"content": "eyes"});
+        with_retries("reacting to the comment", || {
+            self.client.post::<_, serde_json::Value>(route.clone(), Some(&reaction))
+        })
+        .await
+        .map(drop)
+    }
+
+    /// The comment on `issue` whose body contains `marker`, if errand already posted it.
+    pub async fn find_comment(&self, issue: u64, marker: &str) -> Result<Option<u64>, ForgeError> {
+        let route = self.route(&format!("/issues/{issue}/comments"));
+        for page in 1..=10u32 {
+            let query = [("per_page", "100".to_owned()), ("page", page.to_string())];
+            let comments: Vec<CommentBody> =
+                with_retries("listing comments", || self.client.get(route.clone(), Some(&query))).await?;
+            if let Some(c) = comments.iter().find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker))) {
+                return Ok(Some(c.id));
+            }
+            if comments.len() < 100 {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Posts a comment carrying `marker` once: before each try it looks for a comment that an
+    /// earlier try (whose answer was lost) already made.
+    pub async fn create_comment_once(&self, issue: u64, body: &str, marker: &str) -> Result<u64, ForgeError> {
+        let route = self.route(&format!("/issues/{issue}/comments"));
+        with_retries("posting a comment", || async {
+            if let Ok(Some(id)) = self.find_comment(issue, marker).await {
+                return Ok(id);
+            }
+            self.client.post::<_, Created>(route.clone(), Some(&json!({ "body": body }))).await.map(|c| c.id)
+        })
+        .await
+    }
+
+    pub async fn update_comment(&self, comment_id: u64, body: &str) -> Result<(), ForgeError> {
+        let route = self.route(&format!("/issues/comments/{comment_id}"));
+        let edit = json!({ "body": body });
+        with_retries("editing a comment", || self.client.patch::<serde_json::Value, _, _>(route.clone(), Some(&edit)))
+            .await
+            .map(drop)
+    }
+
+    /// The pull request whose head is `branch`, open or not.
+    pub async fn find_pull(&self, branch: &str) -> Result<Option<PullRequestRef>, ForgeError> {
+        let head = format!("{}:{branch}", self.repo.owner());
+        let query = [("head", head.as_str()), ("state", "all")];
+        let pulls: Vec<PullBody> = with_retries("looking for an existing pull request", || {
+            self.client.get(self.route("/pulls"), Some(&query))
+        })
+        .await?;
+        Ok(pulls.into_iter().next().map(|p| PullRequestRef { number: p.number, url: p.html_url }))
+    }
+
+    /// Opens a pull request from `branch`, or finds the one a lost earlier try opened (GitHub
+    /// answers that retry with 422 "A pull request already exists").
+    pub async fn open_pull_once(
+        &self,
+        title: &str,
+        branch: &str,
+        base: &str,
+        body: &str,
+    ) -> Result<PullRequestRef, ForgeError> {
+        if let Some(existing) = self.find_pull(branch).await? {
+            self.update_pull_body(existing.number, body).await?;
+            return Ok(existing);
+        }
+        let request = json!({ "title": title, "head": branch, "base": base, "body": body });
+        let created = with_retries("opening the pull request", || {
+            self.client.post::<_, PullBody>(self.route("/pulls"), Some(&request))
+        })
+        .await;
+        match created {
+            Ok(p) => Ok(PullRequestRef { number: p.number, url: p.html_url }),
+            Err(ForgeError::Status { status: 422, message }) if message.contains("already exists") => {
+                self.find_pull(branch).await?.ok_or_else(|| {
+                    ForgeError::Fatal(anyhow!("GitHub says a pull request exists for {branch} but lists none"))
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn update_pull_body(&self, number: u64, body: &str) -> Result<(), ForgeError> {
+        let route = self.route(&format!("/pulls/{number}"));
+        let edit = json!({ "body": body });
+        with_retries("updating the pull request", || {
+            self.client.patch::<serde_json::Value, _, _>(route.clone(), Some(&edit))
+        })
+        .await
+        .map(drop)
+    }
+}

@@ -1,0 +1,182 @@
+//! `POST /github/webhook`: an extractor that checks size and signature and hands the handler our
+//! own event, and the handler that enqueues and answers.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use serde_json::json;
+
+use super::AppState;
+use super::github::{self, GithubEvent, ParseContext, PayloadError, Trigger};
+use super::signature::{SignatureError, verify_signature};
+use crate::command::{self, Command};
+use crate::queue::Enqueued;
+
+pub(super) const DELIVERY_HEADER: &str = "x-github-delivery";
+pub(super) const EVENT_HEADER: &str = "x-github-event";
+const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+
+/// GitHub's delivery ids are GUIDs; anything longer or stranger is not used as a queue key.
+const MAX_DELIVERY_ID_LEN: usize = 100;
+
+/// A delivery that passed the size limit and the signature check, read into our own event.
+pub(super) struct VerifiedDelivery {
+    /// `X-GitHub-Delivery`, the idempotency key of the delivery (redeliveries repeat it).
+    delivery: Option<String>,
+    event: GithubEvent,
+}
+
+/// Why a webhook request is refused, and with which status.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum WebhookError {
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the body could not be read")]
+    Unreadable,
+    #[error("signature refused: {0}")]
+    Signature(#[from] SignatureError),
+    #[error("no X-GitHub-Event header")]
+    MissingEvent,
+    #[error("no usable X-GitHub-Delivery header")]
+    MissingDelivery,
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error("the queue is unavailable")]
+    QueueUnavailable,
+}
+
+impl WebhookError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Signature(_) => StatusCode::UNAUTHORIZED,
+            Self::Unreadable | Self::MissingEvent | Self::MissingDelivery | Self::Payload(_) => StatusCode::BAD_REQUEST,
+            Self::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        // Refusals are expected (scanners, misconfigured hooks) and logged without the body.
+        match self.status() {
+            StatusCode::SERVICE_UNAVAILABLE => tracing::error!(error = %self, "webhook not accepted"),
+            _ => tracing::warn!(error = %self, "webhook refused"),
+        }
+        (self.status(), Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+impl FromRequest<AppState> for VerifiedDelivery {
+    type Rejection = WebhookError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let settings = &state.0.settings;
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                WebhookError::TooLarge(settings.max_body_bytes)
+            } else {
+                WebhookError::Unreadable
+            }
+        })?;
+        // The signature is checked on the raw bytes before anything else looks at them.
+        let signature = headers.get(SIGNATURE_HEADER).map(|v| v.as_bytes());
+        verify_signature(&settings.webhook_secrets, signature, &body)?;
+
+        let event = header(&headers, EVENT_HEADER).ok_or(WebhookError::MissingEvent)?;
+        let delivery = header(&headers, DELIVERY_HEADER).map(str::to_owned);
+        let context = ParseContext { mentions: &settings.mentions, bot_login: settings.bot_login.as_deref() };
+        let event = github::parse_event(event, &body, &context)?;
+        Ok(Self { delivery, event })
+    }
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+pub(super) async fn github_webhook(
+    State(state): State<AppState>,
+    verified: VerifiedDelivery,
+) -> Result<Response, WebhookError> {
+    match verified.event {
+        GithubEvent::Ping { zen, hook_id } => {
+            tracing::info!(?hook_id, "ping");
+            Ok((StatusCode::OK, Json(json!({ "ok": true, "zen": zen }))).into_response())
+        }
+        GithubEvent::Ignored(reason) => {
+            let reason = reason.describe();
+            tracing::debug!(%reason, "delivery ignored");
+            Ok(ignored(&reason, None))
+        }
+        GithubEvent::Trigger(trigger) => accept_trigger(&state, verified.delivery, &trigger).await,
+    }
+}
+
+async fn accept_trigger(
+    state: &AppState,
+    delivery: Option<String>,
+    trigger: &Trigger,
+) -> Result<Response, WebhookError> {
+    let instruction = match &trigger.command {
+        // The options (`--attempts`) are parsed but a job cannot carry them yet.
+        Ok(Command::Task { instruction, options: _ }) => instruction,
+        Ok(other) => {
+            // stop/status/retry/help need the worker or the publisher; not wired yet.
+            let reason = unsupported_command_reason(other);
+            tracing::info!(%reason, repo = %trigger.repo, issue = trigger.issue, "command not handled");
+            return Ok(ignored(&reason, None));
+        }
+        Err(error) => {
+            // The reply belongs in the thread; until the publisher can post it (without a slow
+            // call here), it goes into the delivery log for whoever looks.
+            let reply = command::render_parse_error(error, &trigger.mention);
+            tracing::info!(%error, repo = %trigger.repo, issue = trigger.issue, "malformed command");
+            return Ok(ignored("malformed command", Some(&reply)));
+        }
+    };
+    let delivery = delivery
+        .filter(|d| d.len() <= MAX_DELIVERY_ID_LEN && d.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or(WebhookError::MissingDelivery)?;
+    let job = trigger.task_job(instruction);
+    let job_id = job.id.clone();
+    let enqueued = state.0.queue.enqueue(job, &format!("github:{delivery}")).await.map_err(|error| {
+        // Issue 5 adds a local spool, so a Redis outage does not lose requests; until then GitHub
+        // shows the 503 and the delivery can be redelivered by hand.
+        tracing::error!(error = format!("{error:#}"), "could not enqueue a job");
+        WebhookError::QueueUnavailable
+    })?;
+    match enqueued {
+        Enqueued::Accepted { position } => {
+            tracing::info!(job = %job_id, repo = %trigger.repo, issue = trigger.issue, position, "job queued");
+            if let Some(acks) = &state.0.acks {
+                // Never wait here: a full channel only means the worker acknowledges a bit later.
+                if let Err(error) = acks.try_send(job_id.clone()) {
+                    tracing::debug!(%error, "acknowledgement left to the worker");
+                }
+            }
+            Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": job_id, "position": position }))).into_response())
+        }
+        Enqueued::Duplicate { job_id } => {
+            tracing::info!(job = %job_id, "duplicate delivery");
+            Ok((StatusCode::OK, Json(json!({ "duplicate_of": job_id }))).into_response())
+        }
+    }
+}
+
+/// The answer to a delivery that starts nothing: 200 with the reason (GitHub's delivery log shows it).
+fn ignored(reason: &str, reply: Option<&str>) -> Response {
+    let mut body = json!({ "ignored": reason });
+    if let Some(reply) = reply {
+        body["reply"] = json!(reply);
+    }
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// Why a recognised command other than a task does nothing yet.
+fn unsupported_command_reason(command: &Command) -> String {
+    format!("command `{}` is not supported yet", command.name())
+}

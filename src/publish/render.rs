@@ -1,0 +1,342 @@
+//! The text people read: the tracking comment in each of its states, the pull request body with
+//! its Testing section, answers and failures. Every user-facing message is built here, on purpose,
+//! never from an internal error's `Display`.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::redact::Redactor;
+use crate::job::{Job, JobId, PullRequestRef};
+use crate::rollout::{AgentEnd, CheckResult, Outcome, summary_title};
+
+/// Lines of output shown per check.
+const TAIL_LINES: usize = 30;
+
+/// The hidden marker that lets errand find its own tracking comment again after a crash.
+pub fn tracking_marker(id: &JobId) -> String {
+    format!("<!-- errand:job:{id} -->")
+}
+
+/// Where a job stands, as its tracking comment shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    Queued { position: Option<usize> },
+    Running { step: String },
+    /// Waiting to be tried again after a passing failure.
+    Retrying { reason: String },
+    PullRequest { pull: PullRequestRef, passed: usize, total: usize },
+    /// The agent changed nothing: its summary is the answer.
+    Answered { answer: String },
+    /// The requester may not ask errand to work on this repository.
+    Refused { user: String, permission: String },
+    Failed { reason: String, hint: String },
+}
+
+/// Builds what errand posts, with the names and links of this installation.
+#[derive(Debug, Clone)]
+pub struct Renderer {
+    /// The mention that summons errand, e.g. `@agent`, for hints.
+    pub mention: String,
+    /// Base URL of job pages, when errand has a public address.
+    pub public_url: Option<String>,
+    pub redactor: Redactor,
+}
+
+impl Renderer {
+    fn job_ref(&self, id: &JobId) -> String {
+        match &self.public_url {
+            Some(base) => format!("[`{id}`]({}/api/jobs/{id})", base.trim_end_matches('/')),
+            None => format!("`{id}`"),
+        }
+    }
+
+    /// The tracking comment, edited in place as the job moves.
+    pub fn tracking_comment(&self, job: &Job, progress: &Progress) -> String {
+        let status = match progress {
+            Progress::Queued { position: Some(p) } => format!("⏳ **Queued** (position {p} in the queue)."),
+            Progress::Queued { position: None } => "⏳ **Queued**.".to_owned(),
+            Progress::Running { step } => format!("🏃 **Running**: {step}."),
+            Progress::Retrying { reason } => {
+                format!("⏳ **Waiting to retry**: {}. errand will try again shortly.", self.redactor.redact(reason))
+            }
+            Progress::PullRequest { pull, passed, total } => {
+                let checks = if *total == 0 {
+                    "no checks configured".to_owned()
+                } else {
+                    format!("{} {passed}/{total} checks passed", if passed == total { "✅" } else { "❌" })
+                };
+                format!("✅ **Done**: opened {} ({checks}). See its **Testing** section for the evidence.", pull.url)
+            }
+            Progress::Answered { answer } => format!(
+                "💬 **Answer**\n\n{}\n\n_The agent changed no files, so there is no pull request._",
+                self.redactor.redact(answer.trim())
+            ),
+            Progress::Refused { user, permission } => format!(
+                "🚫 **Not run**: @{user}, errand only takes requests from people with write access to this repository (yours is `{permission}`). Ask a maintainer to repeat the request."
+            ),
+            Progress::Failed { reason, hint } => {
+                format!("❌ **Failed**: {}\n\n{hint}", self.redactor.redact(reason))
+            }
+        };
+        format!(
+            "{status}\n\n<sub>errand job {} · requested by @{}</sub>\n{}",
+            self.job_ref(&job.id),
+            job.requested_by,
+            tracking_marker(&job.id)
+        )
+    }
+
+    /// The retry hint that ends every failure.
+    pub fn retry_hint(&self) -> String {
+        format!("To try again, comment `{} <what to do>` on this issue.", self.mention)
+    }
+
+    /// Why an agent run counts as failed, in words.
+    pub fn agent_failure(&self, outcome: &Outcome, timeout: Duration) -> String {
+        let mut reason = match outcome.agent_end {
+            AgentEnd::TimedOut => format!("the agent ran out of time ({}).", human(timeout)),
+            AgentEnd::OutOfMemory => "the agent ran out of memory and was stopped.".to_owned(),
+            AgentEnd::Failed { exit_code } => format!("the agent exited with code {exit_code}."),
+            AgentEnd::Cancelled => "the job was cancelled.".to_owned(),
+            AgentEnd::NotRun => match outcome.setup.iter().find(|s| !s.passed()) {
+                Some(s) => format!("setup command `{}` failed with exit code {}.", s.command, s.report.exit_code),
+                None => "the agent did not run.".to_owned(),
+            },
+            AgentEnd::Finished => "the agent finished.".to_owned(),
+        };
+        let tail = outcome
+            .agent
+            .as_ref()
+            .map(|a| a.output_tail.as_str())
+            .or_else(|| outcome.setup.iter().find(|s| !s.passed()).map(|s| s.report.output_tail.as_str()))
+            .unwrap_or_default();
+        if !tail.trim().is_empty() {
+            let _ = write!(
+                reason,
+                "\n\n<details><summary>Last lines of its output</summary>\n\n{}\n</details>",
+                self.code_block(tail)
+            );
+        }
+        reason
+    }
+
+    /// The pull request's title: the agent's summary title, or the issue's.
+    pub fn pull_title(&self, job: &Job, outcome: &Outcome) -> String {
+        summary_title(outcome.summary.as_deref()).unwrap_or_else(|| format!("Fix: {}", job.task.title))
+    }
+
+    /// The pull request body: summary, changes, the Testing section, and where the request came
+    /// from.
+    pub fn pull_body(&self, job: &Job, outcome: &Outcome, issue: u64) -> String {
+        let mut body = String::new();
+        let summary = outcome
+            .summary
+            .as_deref()
+            .map(|s| s.lines().skip(1).collect::<Vec<_>>().join("\n").trim().to_owned())
+            .filter(|rest| !rest.is_empty());
+        match summary {
+            Some(rest) => body.push_str(&self.redactor.redact(&rest)),
+            None => body.push_str("The agent left no summary beyond its title."),
+        }
+        let _ = write!(body, "\n\nCloses #{issue}\n\n## Changes\n\n{}", self.code_block(&outcome.diffstat));
+        body.push_str("\n## Testing\n\n");
+        body.push_str(&self.testing_section(outcome));
+        let _ = write!(
+            body,
+            "\n---\n<sub>Requested by @{who} in {url} · errand job {job_ref} · agent finished in {took}</sub>\n",
+            who = job.requested_by,
+            url = job.task.url,
+            job_ref = self.job_ref(&job.id),
+            took = human(outcome.agent.as_ref().map_or(Duration::ZERO, |a| a.duration)),
+        );
+        body
+    }
+
+    /// Each check errand ran after the agent: command, ✅/❌, exit code, duration, the result
+    /// before the agent, and the last lines of output.
+    pub fn testing_section(&self, outcome: &Outcome) -> String {
+        if outcome.checks.is_empty() {
+            return "No checks are configured, so errand ran none. Add a `[checks]` section to `.errand.toml` so pull requests carry evidence.\n".to_owned();
+        }
+        let mut out = String::from(
+            "errand ran these checks in the sandbox after the agent stopped:\n\n| | check | command | exit code | duration | before the agent |\n|---|---|---|---|---|---|\n",
+        );
+        for check in &outcome.checks {
+            let before = outcome
+                .baseline
+                .iter()
+                .find(|b| b.name == check.name)
+                .map_or("not run".to_owned(), |b| format!("{} exit {}", mark(b), b.report.exit_code));
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` | {} | {} | {before} |",
+                mark(check),
+                check.name,
+                check.command.replace('|', "\\|").replace('`', "'"),
+                exit_text(check),
+                human(check.report.duration),
+            );
+        }
+        out.push('\n');
+        for check in &outcome.checks {
+            let _ = write!(
+                out,
+                "<details><summary>{} <code>{}</code>: last lines of output</summary>\n\n{}\n</details>\n\n",
+                mark(check),
+                html_escape(&check.name),
+                self.code_block(&check.report.output_tail)
+            );
+        }
+        out
+    }
+
+    /// A fenced block of (redacted) output, keeping only its last lines; the fence is longer than
+    /// any backtick run inside, so output cannot break out of it.
+    fn code_block(&self, text: &str) -> String {
+        let text = self.redactor.redact(text);
+        let lines: Vec<&str> = text.lines().collect();
+        let kept = &lines[lines.len().saturating_sub(TAIL_LINES)..];
+        let body = if kept.is_empty() { "(no output)".to_owned() } else { kept.join("\n") };
+        let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+        let fence = "`".repeat(longest.max(2) + 1);
+        format!("{fence}text\n{body}\n{fence}\n")
+    }
+}
+
+fn mark(check: &CheckResult) -> &'static str {
+    if check.passed() { "✅" } else { "❌" }
+}
+
+fn exit_text(check: &CheckResult) -> String {
+    if check.report.timed_out {
+        "timed out".to_owned()
+    } else if check.report.oom_killed {
+        format!("{} (out of memory)", check.report.exit_code)
+    } else {
+        check.report.exit_code.to_string()
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A duration as people write it: `850ms`, `4.2s`, `3m 05s`.
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}m {:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone as _;
+
+    use super::*;
+    use crate::forge::git::MirrorState;
+    use crate::job::{ReplyTarget, Source, Task};
+    use crate::rollout::StepReport;
+
+    fn job() -> Job {
+        Job {
+            id: "0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4".parse().unwrap(),
+            repo: "acme/calculator".parse().unwrap(),
+            source: Source::GithubIssueComment,
+            requested_by: "octocat".into(),
+            created_at: chrono::Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap(),
+            installation_id: Some(42),
+            task: Task {
+                instruction: "fix this".into(),
+                title: "add() returns the wrong sum".into(),
+                body: "`add 2 3` prints -1.".into(),
+                url: "https://github.com/acme/calculator/issues/1#issuecomment-5000000001".into(),
+            },
+            reply: ReplyTarget::GithubIssue { issue: 1, comment_id: 5_000_000_001 },
+        }
+    }
+
+    fn step(exit_code: i64, ms: u64, output: &str) -> StepReport {
+        StepReport {
+            exit_code,
+            duration: Duration::from_millis(ms),
+            output_tail: output.into(),
+            timed_out: false,
+            oom_killed: false,
+            cancelled: false,
+        }
+    }
+
+    fn renderer() -> Renderer {
+        Renderer {
+            mention: "@agent".into(),
+            public_url: Some("https://errand.example.com".into()),
+            redactor: Redactor::new(["s3cr3t-token-value".to_owned()]),
+        }
+    }
+
+    fn outcome(after: StepReport) -> Outcome {
+        Outcome {
+            setup: Vec::new(),
+            baseline: vec![CheckResult::from_report("test", "sh test.sh", step(1, 40, "FAIL: add 2 3 = -1, want 5"))],
+            agent: Some(step(0, 12_300, "edited calc.sh")),
+            agent_end: AgentEnd::Finished,
+            summary: Some("Make add() add\n\nadd() subtracted; it adds now. Token: s3cr3t-token-value".into()),
+            checks: vec![CheckResult::from_report("test", "sh test.sh", after)],
+            base_commit: "a".repeat(40),
+            commit: Some("b".repeat(40)),
+            diffstat: " calc.sh | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n".into(),
+            mirror: MirrorState::Fetched,
+            duration: Duration::from_secs(14),
+            workspace: None,
+        }
+    }
+
+    #[test]
+    fn the_pull_request_body_carries_the_evidence() {
+        let body = renderer().pull_body(&job(), &outcome(step(0, 35, "ok: add 2 3 = 5")), 1);
+        insta::assert_snapshot!(body);
+    }
+
+    #[test]
+    fn output_cannot_break_out_of_its_code_block() {
+        let out = renderer().code_block("```\n# not a heading\n````");
+        assert!(out.starts_with("`````text\n"), "{out}");
+    }
+
+    #[test]
+    fn only_the_last_lines_of_long_output_are_shown() {
+        let long: String = (1..=500).map(|i| format!("line {i}\n")).collect();
+        let out = renderer().code_block(&long);
+        assert!(out.contains("line 500") && out.contains("line 471") && !out.contains("line 470\n"), "{out}");
+    }
+
+    #[test]
+    fn tracking_comments_in_each_state() {
+        let r = renderer();
+        let pull = PullRequestRef { number: 7, url: "https://github.com/acme/calculator/pull/7".into() };
+        let states = [
+            Progress::Queued { position: Some(2) },
+            Progress::Running { step: "the agent is working in a sandbox".into() },
+            Progress::PullRequest { pull, passed: 1, total: 1 },
+            Progress::Answered { answer: "It subtracts.".into() },
+            Progress::Refused { user: "visitor".into(), permission: "read".into() },
+            Progress::Failed { reason: "the agent exited with code 3.".into(), hint: r.retry_hint() },
+        ];
+        let all: Vec<String> = states.iter().map(|p| r.tracking_comment(&job(), p)).collect();
+        insta::assert_snapshot!(all.join("\n\n----\n\n"));
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(human(Duration::from_millis(850)), "850ms");
+        assert_eq!(human(Duration::from_millis(4200)), "4.2s");
+        assert_eq!(human(Duration::from_secs(185)), "3m 05s");
+    }
+}

@@ -1,0 +1,533 @@
+//! The production queue on Redis Streams: new jobs on a stream read by a consumer group, leases,
+//! retries and the dead letter in sorted sets, and every change of a job's state in one Lua script.
+//!
+//! Key layout, all under one hash tag so that every script stays on one cluster slot
+//! (`P` = `errand:{<namespace>}`, namespace `q` unless a test picks its own):
+//!
+//! - `P:job:<id>`: the job's record, a hash of serde JSON values: `job` (the immutable [`Job`]) and
+//!   one field per other record field. Scripts set fields without decoding JSON, because Lua's
+//!   cjson re-encodes numbers with 14 digits and would corrupt large GitHub ids.
+//! - `P:dedup:<key>`: idempotency key → job id, expiring after [`DEDUP_TTL`].
+//! - `P:jobs`: the stream of claimable jobs (`job=<id>`), consumer group `workers`; entries are
+//!   acknowledged and deleted when their delivery ends. `P:entries`: job id → its pending entry.
+//! - `P:waiting`: zset of jobs not yet claimed, by enqueue order (for `position`).
+//! - `P:leases`: zset job id → lease expiry in ms by Redis's clock; `P:holders`: job id → the
+//!   receipt of the delivery that holds the lease (the fencing token).
+//! - `P:delayed`: zset job id → when its retry comes due (Redis's clock).
+//! - `P:outstanding`: set of jobs queued, delayed or leased. `P:recent`: zset of the last
+//!   [`RECENT_JOBS`] jobs by enqueue order. `P:dead`: zset of dead jobs. `P:sequence`: a counter
+//!   for orders and receipts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use ::redis::{AsyncConnectionConfig, Client, Script};
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::Utc;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::{DEDUP_TTL, Delivery, Enqueued, QueueSettings, RECENT_JOBS};
+use crate::job::{Job, JobId, JobRecord, JobStatus, JobUpdate};
+
+/// The namespace of production keys.
+const DEFAULT_NAMESPACE: &str = "q";
+/// Ordinary commands fail after this long rather than hang; Lua scripts here are short.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a claim blocks on the stream before it looks at leases and retries again. A retry
+/// scheduled or a lease renewed while a claim blocks does not wake it, so this bounds the delay.
+const MAX_BLOCK: Duration = Duration::from_millis(250);
+/// How much longer than its own `BLOCK` a blocking read may take before its connection is
+/// presumed dead (blocking connections have no response timeout of their own).
+const BLOCK_GRACE: Duration = Duration::from_secs(5);
+
+/// The queue on Redis. Clones share connections.
+#[derive(Clone)]
+pub struct RedisQueue {
+    settings: QueueSettings,
+    client: Client,
+    /// Reconnects by itself after Redis restarts.
+    commands: ConnectionManager,
+    /// Idle connections for blocking reads: a blocked connection serves nobody else, so each
+    /// waiting claim takes its own. A connection that fails is dropped, not returned.
+    blocking: Arc<Mutex<Vec<MultiplexedConnection>>>,
+    keys: Arc<Keys>,
+    scripts: Arc<Scripts>,
+}
+
+struct Keys {
+    lock_prefix: String,
+    job_prefix: String,
+    dedup_prefix: String,
+    stream: String,
+    entries: String,
+    waiting: String,
+    leases: String,
+    holders: String,
+    delayed: String,
+    outstanding: String,
+    recent: String,
+    dead: String,
+    sequence: String,
+}
+
+impl Keys {
+    fn new(namespace: &str) -> Self {
+        let prefix = format!("errand:{{{namespace}}}");
+        let key = |name: &str| format!("{prefix}:{name}");
+        Self {
+            lock_prefix: key("lock:"),
+            job_prefix: key("job:"),
+            dedup_prefix: key("dedup:"),
+            stream: key("jobs"),
+            entries: key("entries"),
+            waiting: key("waiting"),
+            leases: key("leases"),
+            holders: key("holders"),
+            delayed: key("delayed"),
+            outstanding: key("outstanding"),
+            recent: key("recent"),
+            dead: key("dead"),
+            sequence: key("sequence"),
+        }
+    }
+
+    fn job(&self, id: &JobId) -> String {
+        format!("{}{id}", self.job_prefix)
+    }
+}
+
+struct Scripts {
+    enqueue: Script,
+    claim: Script,
+    renew: Script,
+    release: Script,
+    requeue_dead: Script,
+    update: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            enqueue: Script::new(include_str!("redis/enqueue.lua")),
+            claim: Script::new(include_str!("redis/claim.lua")),
+            renew: Script::new(include_str!("redis/renew.lua")),
+            release: Script::new(include_str!("redis/release.lua")),
+            requeue_dead: Script::new(include_str!("redis/requeue_dead.lua")),
+            update: Script::new(include_str!("redis/update.lua")),
+        }
+    }
+}
+
+/// How a delivery ends, as `release.lua` takes it.
+enum Release<'a> {
+    Finish { status: JobStatus, error: Option<String> },
+    Retry { delay: Duration, reason: &'a str },
+    Dead { reason: &'a str },
+}
+
+/// What one claim attempt found.
+enum Attempt {
+    Claimed(Box<Delivery>),
+    /// Nothing to claim; `wake_in` is when a lease lapses or a retry comes due, if ever;
+    /// `last_id` is the stream's last entry id, to block on newer ones.
+    Empty {
+        wake_in: Option<Duration>,
+        last_id: String,
+    },
+}
+
+impl RedisQueue {
+    /// Connects to the production namespace.
+    pub async fn connect(url: &str, settings: QueueSettings) -> Result<Self> {
+        Self::connect_with_prefix(url, settings, DEFAULT_NAMESPACE).await
+    }
+
+    /// Connects with keys under `errand:{<namespace>}:`, so that tests can share one Redis.
+    pub async fn connect_with_prefix(url: &str, settings: QueueSettings, namespace: &str) -> Result<Self> {
+        if namespace.is_empty() || namespace.contains(['{', '}']) {
+            bail!("queue namespace {namespace:?} must be non-empty and without braces");
+        }
+        let client = Client::open(url).context("parsing the Redis URL")?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT));
+        let commands =
+            client.get_connection_manager_with_config(config).await.context("connecting to Redis for commands")?;
+        Ok(Self {
+            settings,
+            client,
+            commands,
+            blocking: Arc::new(Mutex::new(Vec::new())),
+            keys: Arc::new(Keys::new(namespace)),
+            scripts: Arc::new(Scripts::new()),
+        })
+    }
+
+    pub fn settings(&self) -> &QueueSettings {
+        &self.settings
+    }
+
+    pub async fn enqueue(&self, job: Job, dedup_key: &str) -> Result<Enqueued> {
+        let keys = &self.keys;
+        let id = job.id.clone();
+        let fields = record_fields(&JobRecord::new(job))?;
+        let mut call = self.scripts.enqueue.prepare_invoke();
+        call.key(format!("{}{dedup_key}", keys.dedup_prefix))
+            .key(keys.job(&id))
+            .key(&keys.stream)
+            .key(&keys.waiting)
+            .key(&keys.outstanding)
+            .key(&keys.recent)
+            .key(&keys.sequence)
+            .key(&keys.entries)
+            .key(&keys.dead)
+            .arg(id.as_str())
+            .arg(DEDUP_TTL.as_secs())
+            .arg(RECENT_JOBS)
+            .arg(&keys.job_prefix);
+        for (name, value) in &fields {
+            call.arg(*name).arg(value);
+        }
+        let reply: (String, String) =
+            call.invoke_async(&mut self.commands.clone()).await.with_context(|| format!("enqueueing job {id}"))?;
+        match reply.0.as_str() {
+            "accepted" => Ok(Enqueued::Accepted { position: reply.1.parse().context("reading the queue position")? }),
+            "duplicate" => Ok(Enqueued::Duplicate { job_id: reply.1.parse().context("reading a duplicate's job id")? }),
+            other => bail!("enqueue script answered {other:?}"),
+        }
+    }
+
+    pub async fn claim(&self, worker: &str, wait: Duration) -> Result<Option<Delivery>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let (wake_in, last_id) = match self.try_claim(worker).await? {
+                Attempt::Claimed(delivery) => return Ok(Some(*delivery)),
+                Attempt::Empty { wake_in, last_id } => (wake_in, last_id),
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Ok(None);
+            }
+            let block = remaining.min(MAX_BLOCK).min(wake_in.unwrap_or(MAX_BLOCK));
+            self.wait_for_entry_after(&last_id, block).await?;
+        }
+    }
+
+    async fn try_claim(&self, worker: &str) -> Result<Attempt> {
+        let keys = &self.keys;
+        let reply: Vec<String> = self
+            .scripts
+            .claim
+            .key(&keys.stream)
+            .key(&keys.waiting)
+            .key(&keys.delayed)
+            .key(&keys.leases)
+            .key(&keys.holders)
+            .key(&keys.entries)
+            .key(&keys.sequence)
+            .key(&keys.outstanding)
+            .arg(&keys.job_prefix)
+            .arg(worker)
+            .arg(millis(self.settings.lease))
+            .arg(json(&Utc::now())?)
+            .invoke_async(&mut self.commands.clone())
+            .await
+            .context("claiming a job")?;
+        match reply.as_slice() {
+            [kind, receipt, fields @ ..] if kind == "claimed" => {
+                let fields = fields.chunks_exact(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect();
+                let record = record_from_fields(fields)?.context("a claimed job has no record")?;
+                Ok(Attempt::Claimed(Box::new(Delivery {
+                    attempt: record.deliveries,
+                    record,
+                    worker: worker.to_owned(),
+                    receipt: receipt.clone(),
+                })))
+            }
+            [kind, wake_in, last_id] if kind == "empty" => {
+                let wake_in: i64 = wake_in.parse().context("reading when to look again")?;
+                let wake_in = u64::try_from(wake_in).ok().map(Duration::from_millis);
+                Ok(Attempt::Empty { wake_in, last_id: last_id.clone() })
+            }
+            _ => bail!("claim script answered {reply:?}"),
+        }
+    }
+
+    /// Blocks until the stream gets an entry newer than `last_id`, or `block` passes.
+    async fn wait_for_entry_after(&self, last_id: &str, block: Duration) -> Result<()> {
+        let idle = self.blocking.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => {
+                let config = AsyncConnectionConfig::new()
+                    .set_response_timeout(None)
+                    .set_connection_timeout(Some(CONNECTION_TIMEOUT));
+                self.client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .context("connecting to Redis for blocking reads")?
+            }
+        };
+        let mut read = ::redis::cmd("XREAD");
+        read.arg("BLOCK").arg(millis(block).max(1)).arg("STREAMS").arg(&self.keys.stream).arg(last_id);
+        let read = read.query_async::<::redis::Value>(&mut connection);
+        match tokio::time::timeout(block + BLOCK_GRACE, read).await {
+            Ok(Ok(_)) => {
+                self.blocking.lock().unwrap_or_else(PoisonError::into_inner).push(connection);
+                Ok(())
+            }
+            Ok(Err(error)) => Err(error).context("waiting for a new job"),
+            Err(_) => bail!("Redis did not answer a blocking read for new jobs in time"),
+        }
+    }
+
+    pub async fn renew(&self, delivery: &Delivery) -> Result<bool> {
+        let keys = &self.keys;
+        let renewed: i64 = self
+            .scripts
+            .renew
+            .key(&keys.leases)
+            .key(&keys.holders)
+            .key(&keys.stream)
+            .key(&keys.entries)
+            .arg(delivery.record.job.id.as_str())
+            .arg(&delivery.receipt)
+            .arg(millis(self.settings.lease))
+            .arg(&delivery.worker)
+            .invoke_async(&mut self.commands.clone())
+            .await
+            .with_context(|| format!("renewing the lease on job {}", delivery.record.job.id))?;
+        Ok(renewed == 1)
+    }
+
+    pub async fn finish(&self, delivery: &Delivery, status: JobStatus, error: Option<String>) -> Result<()> {
+        self.release(delivery, Release::Finish { status, error }).await.context("finishing a job")
+    }
+
+    pub async fn retry_later(&self, delivery: &Delivery, delay: Duration, reason: &str) -> Result<()> {
+        self.release(delivery, Release::Retry { delay, reason }).await.context("putting a job back for a retry")
+    }
+
+    pub async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
+        self.release(delivery, Release::Dead { reason }).await.context("dead-lettering a job")
+    }
+
+    async fn release(&self, delivery: &Delivery, how: Release<'_>) -> Result<()> {
+        let keys = &self.keys;
+        let id = &delivery.record.job.id;
+        // An empty error keeps the record's error as it is.
+        let (mode, status, error, delay) = match how {
+            Release::Finish { status, error: Some(error) } => ("finish", status, json(&error)?, Duration::ZERO),
+            Release::Finish { status: JobStatus::Succeeded, error: None } => {
+                ("finish", JobStatus::Succeeded, "null".to_owned(), Duration::ZERO)
+            }
+            Release::Finish { status, error: None } => ("finish", status, String::new(), Duration::ZERO),
+            Release::Retry { delay, reason } => ("retry", JobStatus::Queued, json(reason)?, delay),
+            Release::Dead { reason } => ("dead", JobStatus::Failed, json(reason)?, Duration::ZERO),
+        };
+        let released: i64 = self
+            .scripts
+            .release
+            .key(keys.job(id))
+            .key(&keys.stream)
+            .key(&keys.leases)
+            .key(&keys.holders)
+            .key(&keys.entries)
+            .key(&keys.outstanding)
+            .key(&keys.delayed)
+            .key(&keys.dead)
+            .key(&keys.sequence)
+            .arg(id.as_str())
+            .arg(&delivery.receipt)
+            .arg(mode)
+            .arg(json(&status)?)
+            .arg(error)
+            .arg(json(&Utc::now())?)
+            .arg(millis(delay))
+            .invoke_async(&mut self.commands.clone())
+            .await
+            .with_context(|| format!("releasing job {id}"))?;
+        if released != 1 {
+            bail!("job {id}: {} no longer holds the lease", delivery.worker);
+        }
+        Ok(())
+    }
+
+    pub async fn update(&self, id: &JobId, update: JobUpdate) -> Result<()> {
+        let mut record = self.get(id).await?.with_context(|| format!("updating job {id}: no such job"))?;
+        // Only the fields the update names are written, so that a concurrent claim's status or
+        // delivery count is not overwritten with what this read saw.
+        let touched = [
+            ("status", update.status.is_some()),
+            ("error", update.error.is_some()),
+            ("tracking_comment_id", update.tracking_comment_id.is_some()),
+            ("pull_request", update.pull_request.is_some()),
+            ("updated_at", true),
+        ];
+        update.apply(&mut record, Utc::now());
+        let fields = record_fields(&record)?;
+        let mut call = self.scripts.update.key(self.keys.job(id));
+        for (name, value) in &fields {
+            if touched.contains(&(*name, true)) {
+                call.arg(*name).arg(value);
+            }
+        }
+        let updated: i64 =
+            call.invoke_async(&mut self.commands.clone()).await.with_context(|| format!("updating job {id}"))?;
+        if updated != 1 {
+            bail!("updating job {id}: no such job");
+        }
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &JobId) -> Result<Option<JobRecord>> {
+        let fields: HashMap<String, String> = ::redis::cmd("HGETALL")
+            .arg(self.keys.job(id))
+            .query_async(&mut self.commands.clone())
+            .await
+            .with_context(|| format!("reading job {id}"))?;
+        record_from_fields(fields).with_context(|| format!("decoding job {id}"))
+    }
+
+    pub async fn list(&self, limit: usize) -> Result<Vec<JobRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ::redis::cmd("ZREVRANGE")
+            .arg(&self.keys.recent)
+            .arg(0)
+            .arg(limit - 1)
+            .query_async(&mut self.commands.clone())
+            .await
+            .context("listing recent jobs")?;
+        self.records(ids).await.context("reading recent jobs")
+    }
+
+    /// The records of `ids` that still exist, in the same order.
+    async fn records(&self, ids: Vec<String>) -> Result<Vec<JobRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        for id in &ids {
+            pipe.cmd("HGETALL").arg(format!("{}{id}", self.keys.job_prefix));
+        }
+        let all: Vec<HashMap<String, String>> = pipe.query_async(&mut self.commands.clone()).await?;
+        let mut records = Vec::with_capacity(all.len());
+        for (id, fields) in ids.iter().zip(all) {
+            records.extend(record_from_fields(fields).with_context(|| format!("decoding job {id}"))?);
+        }
+        Ok(records)
+    }
+
+    pub async fn position(&self, id: &JobId) -> Result<Option<usize>> {
+        let rank: Option<usize> = ::redis::cmd("ZRANK")
+            .arg(&self.keys.waiting)
+            .arg(id.as_str())
+            .query_async(&mut self.commands.clone())
+            .await
+            .with_context(|| format!("reading the queue position of job {id}"))?;
+        Ok(rank.map(|rank| rank + 1))
+    }
+
+    pub async fn try_lock(&self, name: &str, ttl: Duration) -> Result<bool> {
+        let set: Option<String> = ::redis::cmd("SET")
+            .arg(format!("{}{name}", self.keys.lock_prefix))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut self.commands.clone())
+            .await
+            .context("taking a lock")?;
+        Ok(set.is_some())
+    }
+
+    pub async fn unlock(&self, name: &str) -> Result<()> {
+        ::redis::cmd("DEL")
+            .arg(format!("{}{name}", self.keys.lock_prefix))
+            .query_async::<()>(&mut self.commands.clone())
+            .await
+            .context("releasing a lock")
+    }
+
+    pub async fn outstanding(&self) -> Result<usize> {
+        ::redis::cmd("SCARD")
+            .arg(&self.keys.outstanding)
+            .query_async(&mut self.commands.clone())
+            .await
+            .context("counting outstanding jobs")
+    }
+
+    pub async fn dead(&self) -> Result<Vec<JobRecord>> {
+        let ids: Vec<String> = ::redis::cmd("ZREVRANGE")
+            .arg(&self.keys.dead)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.commands.clone())
+            .await
+            .context("listing dead jobs")?;
+        self.records(ids).await.context("reading dead jobs")
+    }
+
+    pub async fn requeue_dead(&self, id: &JobId) -> Result<bool> {
+        let keys = &self.keys;
+        let requeued: i64 = self
+            .scripts
+            .requeue_dead
+            .key(keys.job(id))
+            .key(&keys.stream)
+            .key(&keys.waiting)
+            .key(&keys.outstanding)
+            .key(&keys.dead)
+            .key(&keys.sequence)
+            .key(&keys.entries)
+            .arg(id.as_str())
+            .arg(json(&Utc::now())?)
+            .invoke_async(&mut self.commands.clone())
+            .await
+            .with_context(|| format!("requeueing dead job {id}"))?;
+        Ok(requeued == 1)
+    }
+}
+
+/// The record as hash fields, each a serde JSON value; `job` holds the immutable part.
+fn record_fields(record: &JobRecord) -> Result<Vec<(&'static str, String)>> {
+    Ok(vec![
+        ("job", json(&record.job)?),
+        ("status", json(&record.status)?),
+        ("deliveries", json(&record.deliveries)?),
+        ("updated_at", json(&record.updated_at)?),
+        ("dead", json(&record.dead)?),
+        ("error", json(&record.error)?),
+        ("tracking_comment_id", json(&record.tracking_comment_id)?),
+        ("pull_request", json(&record.pull_request)?),
+    ])
+}
+
+/// The inverse of [`record_fields`]; `None` for a job that does not exist (no fields).
+fn record_from_fields(mut fields: HashMap<String, String>) -> Result<Option<JobRecord>> {
+    let Some(job) = fields.remove("job") else {
+        return Ok(None);
+    };
+    let serde_json::Value::Object(mut object) = serde_json::from_str(&job).context("decoding the job")? else {
+        bail!("the stored job is not a JSON object");
+    };
+    for (name, value) in fields {
+        let value = serde_json::from_str(&value).with_context(|| format!("decoding the record's {name}"))?;
+        object.insert(name, value);
+    }
+    serde_json::from_value(serde_json::Value::Object(object)).map(Some).context("decoding the record")
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|error| anyhow!("encoding a record field: {error}"))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

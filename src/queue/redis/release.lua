@@ -1,0 +1,33 @@
+-- End a delivery: finish the job, schedule a retry, or dead-letter it; only the lease holder may.
+-- KEYS: job hash, stream, leases, holders, entries, outstanding, delayed, dead, sequence
+-- ARGV: job id, receipt, mode (finish|retry|dead), status (JSON), error (JSON; '' keeps it),
+--       updated_at (JSON), retry delay (ms)
+local id = ARGV[1]
+if redis.call('HGET', KEYS[4], id) ~= ARGV[2] then
+  return 0
+end
+redis.call('HDEL', KEYS[4], id)
+redis.call('ZREM', KEYS[3], id)
+local entry = redis.call('HGET', KEYS[5], id)
+if entry then
+  redis.call('XACK', KEYS[2], 'workers', entry)
+  redis.call('XDEL', KEYS[2], entry)
+  redis.call('HDEL', KEYS[5], id)
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[4], 'updated_at', ARGV[6])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'error', ARGV[5])
+end
+local mode = ARGV[3]
+if mode == 'retry' then
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  redis.call('ZADD', KEYS[7], now + tonumber(ARGV[7]), id)
+else
+  redis.call('SREM', KEYS[6], id)
+  if mode == 'dead' then
+    redis.call('HSET', KEYS[1], 'dead', 'true')
+    redis.call('ZADD', KEYS[8], redis.call('INCR', KEYS[9]), id)
+  end
+end
+return 1

@@ -1,0 +1,8 @@
+-- Set some fields of a job's record, if the job exists.
+-- KEYS: job hash
+-- ARGV: field/value pairs
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1

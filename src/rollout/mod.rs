@@ -1,0 +1,283 @@
+//! One attempt at a job: a workspace from the mirror cache, the baseline checks, the agent, the
+//! checks again, and the diff, all in sandbox containers; what it yields is the evidence.
+
+mod outcome;
+mod workspace;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use self::outcome::{AgentEnd, CheckResult, Outcome, StepReport};
+use self::workspace::Workspace;
+use crate::config::{NetworkPolicy, RepoConfig, Resources};
+use crate::forge::git::MirrorCache;
+use crate::job::Job;
+use crate::sandbox::{Limits, Sandbox, SandboxError, StepOutput, StepSpec};
+
+/// Where the task and the summary live inside the sandbox (a bind mount beside /workspace, so
+/// they never show up in the diff).
+pub const TASK_FILE: &str = "/errand/task.md";
+pub const SUMMARY_FILE: &str = "/errand/summary.md";
+
+/// What every rollout on this worker shares.
+#[derive(Debug, Clone)]
+pub struct RolloutSettings {
+    pub data_dir: PathBuf,
+    pub default_image: String,
+    pub default_agent_command: Option<String>,
+    /// The numeric uid (and gid) the sandbox runs as; never 0.
+    pub sandbox_uid: u32,
+    pub limits: Limits,
+    pub default_timeout: Duration,
+}
+
+/// Everything one attempt needs, resolved by the worker.
+pub struct Plan<'a> {
+    pub job: &'a Job,
+    pub config: &'a RepoConfig,
+    pub clone_url: &'a str,
+    pub base_branch: &'a str,
+    /// Used by git on the worker only; never passed to the sandbox.
+    pub git_token: Option<&'a SecretString>,
+}
+
+/// Why an attempt could not run at all (as opposed to an agent or a check failing, which is an
+/// outcome).
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// Bad configuration or environment the requester or operator must fix: reply and stop.
+    #[error("{0}")]
+    Abort(String),
+    /// Probably passing (the forge or the engine hiccuped): try the job again later.
+    #[error(transparent)]
+    Transient(anyhow::Error),
+}
+
+/// Runs attempts.
+#[derive(Clone)]
+pub struct Rollout {
+    sandbox: Sandbox,
+    mirrors: MirrorCache,
+    settings: RolloutSettings,
+}
+
+impl Rollout {
+    pub fn new(sandbox: Sandbox, mirrors: MirrorCache, settings: RolloutSettings) -> Self {
+        Self { sandbox, mirrors, settings }
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    pub fn mirrors(&self) -> &MirrorCache {
+        &self.mirrors
+    }
+
+    /// The time limit of an attempt whose repository sets none.
+    pub fn default_timeout(&self) -> Duration {
+        self.settings.default_timeout
+    }
+
+    /// Runs one attempt. The workspace is removed when this returns, whatever happened.
+    pub async fn run(&self, plan: &Plan<'_>, cancel: &CancellationToken) -> Result<Outcome, RolloutError> {
+        let started = Instant::now();
+        let timeout = plan.config.timeout.unwrap_or(self.settings.default_timeout);
+        let deadline = started + timeout;
+        let image = plan.config.image.clone().unwrap_or_else(|| self.settings.default_image.clone());
+        let agent_command = plan
+            .config
+            .agent
+            .command
+            .clone()
+            .or_else(|| self.settings.default_agent_command.clone())
+            .ok_or_else(|| {
+                RolloutError::Abort(
+                    "no agent is configured: add an `[agent]` section with `command = \"...\"` to `.errand.toml`".into(),
+                )
+            })?;
+        if !self.sandbox.image_exists(&image).await.map_err(RolloutError::Transient)? {
+            return Err(RolloutError::Abort(format!(
+                "the sandbox image `{image}` is not on this worker: build or pull it there, or name another `image` in `.errand.toml`"
+            )));
+        }
+
+        let (mirror, mirror_state) = self
+            .mirrors
+            .sync(&plan.job.repo, plan.clone_url, plan.git_token)
+            .await
+            .map_err(RolloutError::Transient)?;
+        let workspace = Workspace::create(&self.settings.data_dir, plan.job, self.settings.sandbox_uid)
+            .await
+            .map_err(RolloutError::Transient)?;
+        let base_commit = self
+            .mirrors
+            .git()
+            .workspace_from_mirror(&mirror, plan.base_branch, workspace.repo_dir())
+            .await
+            .map_err(RolloutError::Transient)?;
+        workspace.write_task(plan.job).await.map_err(RolloutError::Transient)?;
+        workspace.hand_to_sandbox().await.map_err(RolloutError::Transient)?;
+
+        let steps = Steps { rollout: self, plan, workspace: &workspace, image: &image, deadline, cancel };
+        let mut setup = Vec::new();
+        for (i, command) in plan.config.setup.iter().enumerate() {
+            let report = steps.run(&format!("setup-{}", i + 1), command).await?;
+            let failed = report.exit_code != 0 || report.timed_out;
+            setup.push(CheckResult::from_report(&format!("setup {}", i + 1), command, report));
+            if failed {
+                return Ok(Outcome::setup_failed(setup, base_commit, mirror_state, started.elapsed()));
+            }
+        }
+        let mut baseline = Vec::new();
+        if plan.config.baseline_checks() {
+            for (name, command) in &plan.config.checks {
+                baseline.push(CheckResult::from_report(name, command, steps.run(&format!("baseline-{name}"), command).await?));
+            }
+        }
+
+        let agent = steps.run("agent", &agent_command).await?;
+        let agent_end = AgentEnd::of(&agent);
+        let summary = workspace.read_summary().await;
+
+        let mut checks = Vec::new();
+        if agent_end == AgentEnd::Finished {
+            for (name, command) in &plan.config.checks {
+                checks.push(CheckResult::from_report(name, command, steps.run(&format!("check-{name}"), command).await?));
+            }
+        }
+
+        let git = self.mirrors.git();
+        let title = summary_title(summary.as_deref()).unwrap_or_else(|| format!("errand: {}", plan.job.task.title));
+        let commit = git
+            .commit_all(workspace.repo_dir(), &title)
+            .await
+            .map_err(RolloutError::Transient)?;
+        let diffstat = match &commit {
+            Some(_) => git.diffstat(workspace.repo_dir(), &base_commit).await.map_err(RolloutError::Transient)?,
+            None => String::new(),
+        };
+        // The commit lives in the workspace until it is pushed; the worker pushes it before the
+        // workspace is dropped.
+        Ok(Outcome {
+            setup,
+            baseline,
+            agent: Some(agent),
+            agent_end,
+            summary,
+            checks,
+            base_commit,
+            commit,
+            diffstat,
+            mirror: mirror_state,
+            duration: started.elapsed(),
+            workspace: Some(workspace),
+        })
+    }
+}
+
+/// Runs the steps of one attempt against its deadline.
+struct Steps<'a> {
+    rollout: &'a Rollout,
+    plan: &'a Plan<'a>,
+    workspace: &'a Workspace,
+    image: &'a str,
+    deadline: Instant,
+    cancel: &'a CancellationToken,
+}
+
+impl Steps<'_> {
+    async fn run(&self, step: &str, script: &str) -> Result<StepReport, RolloutError> {
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Ok(StepReport::skipped_for_time());
+        }
+        let settings = &self.rollout.settings;
+        let limits = lowered_limits(&self.plan.config.resources, &settings.limits);
+        let spec = StepSpec {
+            job: self.plan.job.id.clone(),
+            step: step.to_owned(),
+            image: self.image.to_owned(),
+            script: script.to_owned(),
+            workspace: self.workspace.repo_dir().to_owned(),
+            errand_dir: self.workspace.errand_dir().to_owned(),
+            env: vec![
+                ("ERRAND_TASK".into(), task_line(self.plan.job)),
+                ("ERRAND_TASK_FILE".into(), TASK_FILE.into()),
+                ("ERRAND_SUMMARY_FILE".into(), SUMMARY_FILE.into()),
+                ("ERRAND_JOB_ID".into(), self.plan.job.id.to_string()),
+                ("ERRAND_REPO".into(), self.plan.job.repo.to_string()),
+                ("HOME".into(), "/tmp".into()),
+            ],
+            user: format!("{0}:{0}", settings.sandbox_uid),
+            network: self.plan.config.network == NetworkPolicy::Open,
+            limits,
+            timeout: remaining,
+        };
+        match self.rollout.sandbox.run_step(&spec, self.cancel).await {
+            Ok(output) => {
+                tracing::info!(
+                    job = %self.plan.job.id,
+                    step,
+                    exit_code = output.exit_code,
+                    timed_out = output.timed_out,
+                    took = ?output.duration,
+                    "step finished"
+                );
+                Ok(StepReport::from(output))
+            }
+            Err(SandboxError::ImageMissing { image }) => Err(RolloutError::Abort(format!(
+                "the sandbox image `{image}` is not on this worker: build or pull it there"
+            ))),
+            Err(e) => Err(RolloutError::Abort(format!("the sandbox could not run step `{step}`: {e}"))),
+        }
+    }
+}
+
+/// The task in one line, for `$ERRAND_TASK`.
+fn task_line(job: &Job) -> String {
+    if job.task.instruction.trim().is_empty() {
+        format!("Resolve the issue: {}", job.task.title)
+    } else {
+        job.task.instruction.clone()
+    }
+}
+
+/// The first line of the agent's summary, used as commit and pull request title.
+pub fn summary_title(summary: Option<&str>) -> Option<String> {
+    let line = summary?.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let line = line.trim_start_matches('#').trim();
+    (!line.is_empty()).then(|| line.chars().take(120).collect())
+}
+
+impl From<StepOutput> for StepReport {
+    fn from(o: StepOutput) -> Self {
+        Self {
+            exit_code: o.exit_code,
+            duration: o.duration,
+            output_tail: o.output_tail,
+            timed_out: o.timed_out,
+            oom_killed: o.oom_killed,
+            cancelled: o.cancelled,
+        }
+    }
+}
+
+/// The worker's limits, lowered (never raised) by what the repository asks for.
+fn lowered_limits(asked: &Resources, worker: &Limits) -> Limits {
+    let mut limits = worker.clone();
+    if let Some(mb) = asked.memory_mb {
+        limits.memory_bytes = limits.memory_bytes.min(mb.saturating_mul(1024 * 1024) as i64);
+    }
+    if let Some(cpus) = asked.cpus {
+        limits.nano_cpus = limits.nano_cpus.min((cpus * 1e9) as i64);
+    }
+    if let Some(pids) = asked.pids {
+        limits.pids = limits.pids.min(pids);
+    }
+    limits
+}

@@ -1,0 +1,130 @@
+//! What an attempt yields: how the agent ended, its summary, the checks before and after, and
+//! the commit. This is the evidence errand publishes.
+
+use std::time::Duration;
+
+use super::workspace::Workspace;
+use crate::forge::git::MirrorState;
+
+/// One sandbox step as it ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    pub exit_code: i64,
+    pub duration: Duration,
+    /// The last lines of its output (not yet redacted).
+    pub output_tail: String,
+    pub timed_out: bool,
+    pub oom_killed: bool,
+    pub cancelled: bool,
+}
+
+impl StepReport {
+    /// A step that never started because the attempt's time had run out.
+    pub fn skipped_for_time() -> Self {
+        Self {
+            exit_code: -1,
+            duration: Duration::ZERO,
+            output_tail: String::new(),
+            timed_out: true,
+            oom_killed: false,
+            cancelled: false,
+        }
+    }
+}
+
+/// How the agent's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentEnd {
+    /// Exit code 0.
+    Finished,
+    Failed { exit_code: i64 },
+    TimedOut,
+    OutOfMemory,
+    Cancelled,
+    /// Setup failed, so the agent never ran.
+    NotRun,
+}
+
+impl AgentEnd {
+    pub fn of(report: &StepReport) -> Self {
+        if report.cancelled {
+            Self::Cancelled
+        } else if report.timed_out {
+            Self::TimedOut
+        } else if report.oom_killed {
+            Self::OutOfMemory
+        } else if report.exit_code == 0 {
+            Self::Finished
+        } else {
+            Self::Failed { exit_code: report.exit_code }
+        }
+    }
+}
+
+/// A check (or setup command) with its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckResult {
+    pub name: String,
+    pub command: String,
+    pub report: StepReport,
+}
+
+impl CheckResult {
+    pub fn from_report(name: &str, command: &str, report: StepReport) -> Self {
+        Self { name: name.to_owned(), command: command.to_owned(), report }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.report.exit_code == 0 && !self.report.timed_out && !self.report.oom_killed
+    }
+}
+
+/// Everything one attempt produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub setup: Vec<CheckResult>,
+    /// The checks as they were before the agent ran.
+    pub baseline: Vec<CheckResult>,
+    pub agent: Option<StepReport>,
+    pub agent_end: AgentEnd,
+    /// What the agent wrote to `$ERRAND_SUMMARY_FILE`.
+    pub summary: Option<String>,
+    /// The checks after the agent: the evidence.
+    pub checks: Vec<CheckResult>,
+    pub base_commit: String,
+    /// The commit holding the agent's changes; `None` when it changed nothing.
+    pub commit: Option<String>,
+    pub diffstat: String,
+    pub mirror: MirrorState,
+    pub duration: Duration,
+    /// The workspace holding the commit, removed when the outcome is dropped.
+    pub(crate) workspace: Option<Workspace>,
+}
+
+impl Outcome {
+    pub(super) fn setup_failed(setup: Vec<CheckResult>, base_commit: String, mirror: MirrorState, duration: Duration) -> Self {
+        Self {
+            setup,
+            baseline: Vec::new(),
+            agent: None,
+            agent_end: AgentEnd::NotRun,
+            summary: None,
+            checks: Vec::new(),
+            base_commit,
+            commit: None,
+            diffstat: String::new(),
+            mirror,
+            duration,
+            workspace: None,
+        }
+    }
+
+    pub fn all_checks_passed(&self) -> bool {
+        self.checks.iter().all(CheckResult::passed)
+    }
+
+    /// The git workspace holding `commit`, for pushing it.
+    pub fn repo_dir(&self) -> Option<&std::path::Path> {
+        self.workspace.as_ref().map(Workspace::repo_dir)
+    }
+}

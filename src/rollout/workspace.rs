@@ -1,0 +1,109 @@
+//! An attempt's directories on the worker: the repository (mounted at /workspace) and errand's
+//! own files (mounted at /errand: the task, the summary). Removed on drop.
+
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::{SUMMARY_FILE, TASK_FILE};
+use crate::job::Job;
+
+/// The most of the agent's summary errand reads.
+const MAX_SUMMARY_BYTES: u64 = 64 * 1024;
+
+#[derive(Debug)]
+pub struct Workspace {
+    root: PathBuf,
+    repo: PathBuf,
+    errand: PathBuf,
+    sandbox_uid: u32,
+}
+
+impl Workspace {
+    /// Creates fresh directories for the job (clearing what an earlier delivery left).
+    pub async fn create(data_dir: &Path, job: &Job, sandbox_uid: u32) -> Result<Self> {
+        let root = data_dir.join("work").join(job.id.as_str());
+        if root.exists() {
+            tokio::fs::remove_dir_all(&root).await.context("clearing an earlier delivery's workspace")?;
+        }
+        let errand = root.join("errand");
+        tokio::fs::create_dir_all(&errand).await.context("creating the workspace")?;
+        Ok(Self { repo: root.join("repo"), errand, root, sandbox_uid })
+    }
+
+    pub fn repo_dir(&self) -> &Path {
+        &self.repo
+    }
+
+    pub fn errand_dir(&self) -> &Path {
+        &self.errand
+    }
+
+    /// Writes the task file the agent reads through `$ERRAND_TASK_FILE`.
+    pub async fn write_task(&self, job: &Job) -> Result<()> {
+        let file = self.errand.join(Path::new(TASK_FILE).file_name().unwrap_or_default());
+        tokio::fs::write(file, render_task_file(job)).await.context("writing the task file")
+    }
+
+    /// Makes the workspace the sandbox user's: when the worker runs as root, the repository's
+    /// files (not `.git`, which stays the worker's) and errand's directory change owner.
+    pub async fn hand_to_sandbox(&self) -> Result<()> {
+        let uid = self.sandbox_uid;
+        let (repo, errand) = (self.repo.clone(), self.errand.clone());
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let me = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
+            if me != 0 || uid == 0 {
+                return Ok(());
+            }
+            let entries = walkdir::WalkDir::new(&repo)
+                .into_iter()
+                .filter_entry(|e| e.file_name() != ".git" || e.depth() == 0)
+                .chain(walkdir::WalkDir::new(&errand));
+            for entry in entries {
+                let entry = entry.context("walking the workspace")?;
+                std::os::unix::fs::lchown(entry.path(), Some(uid), Some(uid))
+                    .with_context(|| format!("handing {} to the sandbox user", entry.path().display()))?;
+            }
+            Ok(())
+        })
+        .await
+        .context("handing the workspace to the sandbox user")?
+    }
+
+    /// The agent's summary, if it wrote one.
+    pub async fn read_summary(&self) -> Option<String> {
+        use tokio::io::AsyncReadExt as _;
+        let path = self.errand.join(Path::new(SUMMARY_FILE).file_name()?);
+        let file = tokio::fs::File::open(path).await.ok()?;
+        let mut text = String::new();
+        file.take(MAX_SUMMARY_BYTES).read_to_string(&mut text).await.ok()?;
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_owned())
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.root) {
+            tracing::warn!(path = %self.root.display(), error = %e, "could not remove a workspace");
+        }
+    }
+}
+
+/// The task file: the instruction with its context, for the agent.
+pub fn render_task_file(job: &Job) -> String {
+    let instruction = if job.task.instruction.trim().is_empty() {
+        "Resolve the issue below."
+    } else {
+        job.task.instruction.trim()
+    };
+    format!(
+        "# Task\n\n{instruction}\n\n## Context\n\n- Repository: {repo}\n- Requested by: @{who}\n- Request: {url}\n\n## Issue: {title}\n\n{body}\n\n## How to answer\n\nChange the files in /workspace (do not commit; errand commits and opens the pull request). Write a summary to the file named by $ERRAND_SUMMARY_FILE: its first line is the title. If the request is a question, change nothing and write the answer there.\n",
+        repo = job.repo,
+        who = job.requested_by,
+        url = job.task.url,
+        title = job.task.title,
+        body = job.task.body.trim(),
+    )
+}

@@ -1,0 +1,199 @@
+//! The hardened container a step runs in, built from a [`StepSpec`] (pure; no engine calls).
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType};
+
+use super::{Limits, SandboxError, StepSpec};
+
+/// Every container errand starts carries this label, so leftovers can be found and removed.
+pub const LABEL_MANAGED: &str = "errand.managed";
+/// The job a container belongs to.
+pub const LABEL_JOB: &str = "errand.job";
+/// The step a container runs (`agent`, `check:test`, ...).
+pub const LABEL_STEP: &str = "errand.step";
+
+/// Where the workspace and errand's own files appear inside the container.
+pub const WORKSPACE_DIR: &str = "/workspace";
+pub const ERRAND_DIR: &str = "/errand";
+
+/// The size of the `/tmp` tmpfs. Its pages are charged to the container's memory cgroup, so it
+/// cannot take more than the memory limit whatever this says; the size only keeps one runaway
+/// writer from filling the whole limit before the step notices.
+const TMP_SIZE: &str = "512m";
+/// The json-file log is only read for the output tail, so it is kept small on disk: rotation
+/// at `LOG_MAX_SIZE` with one older file kept always leaves the last lines readable.
+const LOG_MAX_SIZE: &str = "8m";
+const LOG_MAX_FILES: &str = "2";
+
+/// A container name Docker accepts: `errand-<job>-<step>-<random>`, the step reduced to
+/// `[a-z0-9-]` and cut short so names stay readable in `docker ps`.
+pub fn container_name(spec: &StepSpec, random: &str) -> String {
+    let mut step: String = spec
+        .step
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .take(40)
+        .collect();
+    step = step.trim_matches('-').to_owned();
+    if step.is_empty() {
+        step.push_str("step");
+    }
+    format!("errand-{}-{step}-{random}", spec.job)
+}
+
+/// Checks what the engine would not: the step never runs as root and always has limits.
+pub fn validate(spec: &StepSpec) -> Result<(), SandboxError> {
+    let invalid = |reason: String| Err(SandboxError::InvalidStep { step: spec.step.clone(), reason });
+    let ids: Vec<&str> = spec.user.split(':').collect();
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if ids.is_empty() || ids.len() > 2 || !ids.iter().all(|id| numeric(id)) {
+        return invalid(format!("the user must be a numeric `uid:gid`, not `{}`", spec.user));
+    }
+    if ids.iter().any(|id| id.bytes().all(|b| b == b'0')) {
+        return invalid(format!("sandboxes never run as root (user `{}`)", spec.user));
+    }
+    let Limits { memory_bytes, nano_cpus, pids } = spec.limits;
+    if memory_bytes <= 0 || nano_cpus <= 0 || pids <= 0 {
+        return invalid(format!(
+            "every limit must be positive (memory {memory_bytes} bytes, {nano_cpus} nano-CPUs, {pids} processes)"
+        ));
+    }
+    for (name, dir) in [("workspace", &spec.workspace), ("errand directory", &spec.errand_dir)] {
+        if !dir.is_absolute() || !dir.is_dir() {
+            return invalid(format!("the {name} `{}` is not an existing absolute directory", dir.display()));
+        }
+    }
+    if let Some((key, _)) = spec.env.iter().find(|(key, _)| key.is_empty() || key.contains('=')) {
+        return invalid(format!("`{key}` is not an environment variable name"));
+    }
+    Ok(())
+}
+
+/// The container for one step: `sh -c <script>` in `/workspace` as a non-root user, with no
+/// capabilities, no privilege escalation, memory, CPU and process limits, no network unless
+/// asked, and exactly the environment the spec gives (the image's own `ENV`, such as `PATH`,
+/// still applies; Docker adds `HOSTNAME`).
+pub fn container_body(spec: &StepSpec) -> ContainerCreateBody {
+    let labels = HashMap::from([
+        (LABEL_MANAGED.to_owned(), "1".to_owned()),
+        (LABEL_JOB.to_owned(), spec.job.to_string()),
+        (LABEL_STEP.to_owned(), spec.step.clone()),
+    ]);
+    let env = spec.env.iter().map(|(key, value)| format!("{key}={value}")).collect();
+    let bind = |source: &std::path::Path, target: &str| Mount {
+        target: Some(target.to_owned()),
+        source: Some(source.to_string_lossy().into_owned()),
+        typ: Some(MountType::BIND),
+        read_only: Some(false),
+        ..Mount::default()
+    };
+    let host_config = HostConfig {
+        mounts: Some(vec![bind(&spec.workspace, WORKSPACE_DIR), bind(&spec.errand_dir, ERRAND_DIR)]),
+        tmpfs: Some(HashMap::from([("/tmp".to_owned(), format!("rw,nosuid,nodev,size={TMP_SIZE},mode=1777"))])),
+        // Swap equal to memory means no swap at all: the limit is a hard one.
+        memory: Some(spec.limits.memory_bytes),
+        memory_swap: Some(spec.limits.memory_bytes),
+        nano_cpus: Some(spec.limits.nano_cpus),
+        pids_limit: Some(spec.limits.pids),
+        network_mode: (!spec.network).then(|| "none".to_owned()),
+        cap_drop: Some(vec!["ALL".to_owned()]),
+        security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
+        privileged: Some(false),
+        // A tiny init as pid 1 reaps the orphans an agent's tools leave behind.
+        init: Some(true),
+        // Removed explicitly after the logs and state are read: auto_remove races with both.
+        auto_remove: Some(false),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".to_owned()),
+            config: Some(HashMap::from([
+                ("max-size".to_owned(), LOG_MAX_SIZE.to_owned()),
+                ("max-file".to_owned(), LOG_MAX_FILES.to_owned()),
+            ])),
+        }),
+        ..HostConfig::default()
+    };
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        // The entrypoint is replaced too, so an image's own ENTRYPOINT cannot wrap the script.
+        entrypoint: Some(vec!["sh".to_owned(), "-c".to_owned(), spec.script.clone()]),
+        cmd: None,
+        user: Some(spec.user.clone()),
+        working_dir: Some(WORKSPACE_DIR.to_owned()),
+        env: Some(env),
+        labels: Some(labels),
+        network_disabled: Some(!spec.network),
+        attach_stdin: Some(false),
+        open_stdin: Some(false),
+        tty: Some(false),
+        host_config: Some(host_config),
+        ..ContainerCreateBody::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::job::JobId;
+
+    fn spec() -> StepSpec {
+        let dir = std::env::temp_dir();
+        StepSpec {
+            job: "0190abcdef".parse::<JobId>().expect("a job id"),
+            step: "check:Unit tests".into(),
+            image: "img".into(),
+            script: "make test".into(),
+            workspace: dir.clone(),
+            errand_dir: dir,
+            env: vec![("HOME".into(), "/tmp".into())],
+            user: "10001:10001".into(),
+            network: false,
+            limits: Limits { memory_bytes: 1 << 28, nano_cpus: 1_000_000_000, pids: 128 },
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn container_names_are_docker_safe_and_name_the_job_and_step() {
+        assert_eq!(container_name(&spec(), "ab12cd34"), "errand-0190abcdef-check-unit-tests-ab12cd34");
+        let odd = StepSpec { step: "::".into(), ..spec() };
+        assert_eq!(container_name(&odd, "r"), "errand-0190abcdef-step-r");
+    }
+
+    #[test]
+    fn root_and_non_numeric_users_are_refused() {
+        for user in ["0:0", "0", "10001:0", "00:10001", "root", "10001:staff", "", "1:2:3"] {
+            let result = validate(&StepSpec { user: user.into(), ..spec() });
+            assert!(matches!(result, Err(SandboxError::InvalidStep { .. })), "{user} was accepted");
+        }
+        assert!(validate(&StepSpec { user: "10001".into(), ..spec() }).is_ok());
+        assert!(validate(&spec()).is_ok());
+    }
+
+    #[test]
+    fn unlimited_steps_are_refused() {
+        let unlimited = StepSpec { limits: Limits { pids: 0, ..spec().limits }, ..spec() };
+        assert!(matches!(validate(&unlimited), Err(SandboxError::InvalidStep { .. })));
+    }
+
+    #[test]
+    fn the_container_is_hardened_and_carries_only_the_given_environment() {
+        let body = container_body(&spec());
+        assert_eq!(body.user.as_deref(), Some("10001:10001"));
+        assert_eq!(body.env, Some(vec!["HOME=/tmp".to_owned()]));
+        assert_eq!(body.working_dir.as_deref(), Some("/workspace"));
+        let host = body.host_config.expect("a host config");
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+        assert_eq!(host.security_opt, Some(vec!["no-new-privileges:true".to_owned()]));
+        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        assert_eq!(host.memory, host.memory_swap);
+        assert_eq!(host.pids_limit, Some(128));
+        let labels = body.labels.expect("labels");
+        assert_eq!(labels.get("errand.managed").map(String::as_str), Some("1"));
+        assert_eq!(labels.get("errand.job").map(String::as_str), Some("0190abcdef"));
+        let open = container_body(&StepSpec { network: true, ..spec() });
+        assert_eq!(open.host_config.expect("a host config").network_mode, None);
+    }
+}

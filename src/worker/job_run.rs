@@ -1,0 +1,221 @@
+//! One delivery of one job, from permission check to published result, and how it settles in
+//! the queue: finished, retried later, dead-lettered or handed back.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Inner;
+use crate::config::{REPO_CONFIG_FILE, RepoConfig};
+use crate::forge::{ForgeError, RepoClient};
+use crate::job::{JobRecord, JobStatus, JobUpdate, ReplyTarget};
+use crate::publish::Progress;
+use crate::queue::Delivery;
+use crate::rollout::{AgentEnd, Plan, RolloutError};
+
+/// Permissions that may ask errand for work.
+const WRITERS: [&str; 3] = ["admin", "maintain", "write"];
+
+/// How a delivery ended, when it ended on its own.
+pub(super) enum Ended {
+    /// Terminal, and the requester has been told.
+    Done { status: JobStatus, error: Option<String> },
+}
+
+/// Why a delivery stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stopped {
+    /// Another worker reclaimed the job: leave it alone.
+    LeaseLost,
+    /// This worker is shutting down: hand the job back.
+    ShuttingDown,
+}
+
+/// Why a delivery could not end.
+pub(super) enum JobError {
+    /// A passing failure (GitHub or the engine hiccuped): run the job again later.
+    Retry(String),
+}
+
+impl From<ForgeError> for JobError {
+    fn from(e: ForgeError) -> Self {
+        Self::Retry(e.to_string())
+    }
+}
+
+pub(super) struct JobRun<'a> {
+    pub worker: &'a Inner,
+    pub delivery: &'a Delivery,
+    pub cancel: &'a CancellationToken,
+}
+
+impl JobRun<'_> {
+    fn record(&self) -> &JobRecord {
+        &self.delivery.record
+    }
+
+    pub async fn run(&self) -> Result<Ended, JobError> {
+        let job = &self.record().job;
+        let w = self.worker;
+        let gh = match w.github.for_repo(&job.repo, job.installation_id).await {
+            Ok(gh) => gh,
+            Err(e) => return Err(e.into()),
+        };
+        let max = w.queue.settings().max_deliveries;
+        if self.delivery.attempt > max {
+            let reason = format!(
+                "errand tried this job {} times and gave up{}.",
+                max,
+                self.record().error.as_deref().map(|e| format!("; the last error was: {e}")).unwrap_or_default()
+            );
+            self.tell_failure(&gh, &reason).await?;
+            return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
+        }
+        w.publisher.acknowledge(&gh, self.record()).await?;
+        // A job reclaimed from a dead worker may have left its container behind.
+        if let Err(e) = w.rollout.sandbox().remove_leftovers(Some(&job.id)).await {
+            tracing::warn!(job = %job.id, error = format!("{e:#}"), "could not remove leftover containers");
+        }
+
+        let permission = gh.permission(&job.requested_by).await?;
+        if !WRITERS.contains(&permission.as_str()) {
+            let refused = Progress::Refused { user: job.requested_by.clone(), permission: permission.clone() };
+            w.publisher.show(&gh, self.record(), &refused).await?;
+            let error = format!("@{} has `{permission}` permission; errand needs write", job.requested_by);
+            return Ok(Ended::Done { status: JobStatus::Failed, error: Some(error) });
+        }
+
+        let repo = match gh.repository().await {
+            Ok(repo) => repo,
+            Err(ForgeError::Status { status, message }) => {
+                let reason = format!("errand cannot read {} (GitHub answered {status}: {message}).", job.repo);
+                self.tell_failure(&gh, &reason).await?;
+                return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let config = match gh.file(REPO_CONFIG_FILE, &repo.default_branch).await? {
+            Some(text) => match RepoConfig::parse(&text) {
+                Ok(config) => config,
+                Err(e) => {
+                    let reason =
+                        format!("`{REPO_CONFIG_FILE}` on `{}` is invalid, {e}. Fix it and ask again.", repo.default_branch);
+                    self.tell_failure(&gh, &reason).await?;
+                    return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
+                }
+            },
+            None => RepoConfig::detected(&gh.root_names(&repo.default_branch).await?),
+        };
+
+        let running = Progress::Running { step: "the agent is working in a sandbox".into() };
+        w.publisher.show(&gh, self.record(), &running).await?;
+        let token = gh.git_token().await?;
+        let plan = Plan {
+            job,
+            config: &config,
+            clone_url: &repo.clone_url,
+            base_branch: &repo.default_branch,
+            git_token: token.as_ref(),
+        };
+        let outcome = match w.rollout.run(&plan, self.cancel).await {
+            Ok(outcome) => outcome,
+            Err(RolloutError::Abort(reason)) => {
+                self.tell_failure(&gh, &reason).await?;
+                return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
+            }
+            Err(RolloutError::Transient(e)) => return Err(JobError::Retry(format!("{e:#}"))),
+        };
+        tracing::info!(job = %job.id, mirror = outcome.mirror.describe(), agent = ?outcome.agent_end, baseline = ?outcome.baseline.iter().map(|c| (c.name.as_str(), c.report.exit_code)).collect::<Vec<_>>(), checks = ?outcome.checks.iter().map(|c| (c.name.as_str(), c.report.exit_code)).collect::<Vec<_>>(), "rollout finished");
+        if self.cancel.is_cancelled() {
+            // Lease lost or shutting down: `settle` decides; nothing is published.
+            return Err(JobError::Retry("stopped before the end".into()));
+        }
+
+        if outcome.agent_end != AgentEnd::Finished {
+            let timeout = config.timeout.unwrap_or(w.rollout_timeout());
+            let reason = w.publisher.renderer.agent_failure(&outcome, timeout);
+            self.tell_failure(&gh, &reason).await?;
+            let short = reason.lines().next().unwrap_or_default().to_owned();
+            return Ok(Ended::Done { status: JobStatus::Failed, error: Some(short) });
+        }
+        let (Some(_commit), Some(dir)) = (&outcome.commit, outcome.repo_dir()) else {
+            let answer = outcome
+                .summary
+                .clone()
+                .unwrap_or_else(|| "The agent finished without changing any files and left no summary.".into());
+            w.publisher.show(&gh, self.record(), &Progress::Answered { answer }).await?;
+            return Ok(Ended::Done { status: JobStatus::Succeeded, error: None });
+        };
+
+        let ReplyTarget::GithubIssue { issue, .. } = job.reply;
+        let branch = format!("{}issue-{issue}-{}", config.branch_prefix(), job.id.short());
+        let token = gh.git_token().await?;
+        w.rollout
+            .mirrors()
+            .git()
+            .push(dir, &repo.clone_url, token.as_ref(), &branch)
+            .await
+            .map_err(|e| JobError::Retry(format!("{e:#}")))?;
+        let renderer = &w.publisher.renderer;
+        let pull = gh
+            .open_pull_once(
+                &renderer.pull_title(job, &outcome),
+                &branch,
+                &repo.default_branch,
+                &renderer.pull_body(job, &outcome, issue),
+            )
+            .await?;
+        let update = JobUpdate { pull_request: Some(pull.clone()), ..JobUpdate::default() };
+        if let Err(e) = w.queue.update(&job.id, update).await {
+            tracing::warn!(job = %job.id, error = format!("{e:#}"), "could not record the pull request");
+        }
+        let passed = outcome.checks.iter().filter(|c| c.passed()).count();
+        let done = Progress::PullRequest { pull, passed, total: outcome.checks.len() };
+        w.publisher.show(&gh, self.record(), &done).await?;
+        Ok(Ended::Done { status: JobStatus::Succeeded, error: None })
+    }
+
+    async fn tell_failure(&self, gh: &RepoClient, reason: &str) -> Result<(), ForgeError> {
+        let renderer = &self.worker.publisher.renderer;
+        let failed = Progress::Failed { reason: reason.to_owned(), hint: renderer.retry_hint() };
+        self.worker.publisher.show(gh, self.record(), &failed).await
+    }
+}
+
+/// Records how the delivery ended in the queue.
+pub(super) async fn settle(worker: &Inner, delivery: &Delivery, ended: Result<Ended, JobError>, stopped: Option<Stopped>) {
+    let queue = &worker.queue;
+    let id = &delivery.record.job.id;
+    let result = match (ended, stopped) {
+        (_, Some(Stopped::LeaseLost)) => Ok(()),
+        (Ok(Ended::Done { status, error }), _) => {
+            if delivery.attempt > queue.settings().max_deliveries {
+                queue.dead_letter(delivery, error.as_deref().unwrap_or("gave up")).await
+            } else {
+                queue.finish(delivery, status, error).await
+            }
+        }
+        (Err(_), Some(Stopped::ShuttingDown)) => {
+            tracing::info!(job = %id, "handing the job back");
+            queue.retry_later(delivery, Duration::ZERO, "handed back by a stopping worker").await
+        }
+        (Err(JobError::Retry(reason)), None) => {
+            let delay = worker.settings.retry_delay * 2u32.saturating_pow(delivery.attempt.saturating_sub(1));
+            tracing::warn!(job = %id, reason, ?delay, "job will be retried");
+            let _ = queue
+                .update(id, JobUpdate { error: Some(reason.clone()), ..JobUpdate::default() })
+                .await;
+            queue.retry_later(delivery, delay, &reason).await
+        }
+    };
+    if let Err(e) = result {
+        // The lease runs out and another delivery settles the job.
+        tracing::error!(job = %id, error = format!("{e:#}"), "could not settle the job in the queue");
+    }
+}
+
+impl Inner {
+    fn rollout_timeout(&self) -> Duration {
+        self.rollout.default_timeout()
+    }
+}

@@ -1,0 +1,162 @@
+//! The worker: claims jobs up to its concurrency, keeps their leases alive, checks the requester's
+//! permission, reads the repository's configuration, runs the rollout and publishes the result.
+//! Every job ends in exactly one terminal state the requester can see.
+
+mod job_run;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::forge::Github;
+use crate::job::JobId;
+use crate::publish::Publisher;
+use crate::queue::{Delivery, Queue};
+use crate::rollout::Rollout;
+
+/// How long one claim waits for a job before checking for shutdown again.
+const CLAIM_WAIT: Duration = Duration::from_secs(2);
+
+/// Settings of one worker process.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Name of this worker in the queue (unique per process).
+    pub name: String,
+    pub concurrency: usize,
+    /// How long shutdown waits for running jobs before cancelling and handing them back.
+    pub shutdown_grace: Duration,
+    /// First delay before a job that failed for a passing reason runs again; doubles each time.
+    pub retry_delay: Duration,
+}
+
+/// Claims and runs jobs.
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: Queue,
+    github: Github,
+    rollout: Rollout,
+    publisher: Publisher,
+    settings: WorkerSettings,
+}
+
+impl Worker {
+    pub fn new(queue: Queue, github: Github, rollout: Rollout, publisher: Publisher, settings: WorkerSettings) -> Self {
+        Self { inner: Arc::new(Inner { queue, github, rollout, publisher, settings }) }
+    }
+
+    /// Claims one job (waiting up to `wait`) and runs it to its end; `None` if none came.
+    /// Tests drive the worker with this until the queue is drained.
+    pub async fn run_next_job(&self, wait: Duration) -> Result<Option<JobId>> {
+        let Some(delivery) = self.inner.queue.claim(&self.inner.settings.name, wait).await? else {
+            return Ok(None);
+        };
+        let id = delivery.record.job.id.clone();
+        self.run_delivery(delivery, CancellationToken::new()).await;
+        Ok(Some(id))
+    }
+
+    /// Runs jobs until `shutdown` fires; then stops claiming, lets running jobs finish within the
+    /// grace period, and cancels and hands back the rest.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<()> {
+        let settings = &self.inner.settings;
+        let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        let hard_stop = CancellationToken::new();
+        let mut running = JoinSet::new();
+        tracing::info!(worker = %settings.name, concurrency = settings.concurrency, "worker started");
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = permits.clone().acquire_owned() => permit?,
+            };
+            let claimed = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                claimed = self.inner.queue.claim(&settings.name, CLAIM_WAIT) => claimed,
+            };
+            match claimed {
+                Ok(Some(delivery)) => {
+                    let worker = self.clone();
+                    let stop = hard_stop.child_token();
+                    running.spawn(async move {
+                        worker.run_delivery(delivery, stop).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "claiming a job failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            while let Some(done) = running.try_join_next() {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "a job task ended unexpectedly");
+                }
+            }
+        }
+        tracing::info!(jobs = running.len(), grace = ?settings.shutdown_grace, "worker stopping");
+        if tokio::time::timeout(settings.shutdown_grace, drain(&mut running)).await.is_err() {
+            tracing::warn!(jobs = running.len(), "grace period over: cancelling and handing jobs back");
+            hard_stop.cancel();
+            drain(&mut running).await;
+        }
+        Ok(())
+    }
+
+    /// Runs one delivery with its lease kept alive; `stop` hands it back when it fires.
+    async fn run_delivery(&self, delivery: Delivery, stop: CancellationToken) {
+        let lease_lost = CancellationToken::new();
+        let keeper = tokio::spawn(keep_lease(self.inner.queue.clone(), delivery.clone(), lease_lost.clone()));
+        let cancel = CancellationToken::new();
+        let watch = {
+            let (cancel, stop, lease_lost) = (cancel.clone(), stop.clone(), lease_lost.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = lease_lost.cancelled() => {}
+                }
+                cancel.cancel();
+            })
+        };
+        let ended = job_run::JobRun { worker: &self.inner, delivery: &delivery, cancel: &cancel }.run().await;
+        keeper.abort();
+        watch.abort();
+        let why_stopped = if lease_lost.is_cancelled() {
+            Some(job_run::Stopped::LeaseLost)
+        } else if stop.is_cancelled() {
+            Some(job_run::Stopped::ShuttingDown)
+        } else {
+            None
+        };
+        job_run::settle(&self.inner, &delivery, ended, why_stopped).await;
+    }
+}
+
+async fn drain(running: &mut JoinSet<()>) {
+    while running.join_next().await.is_some() {}
+}
+
+/// Renews the lease every third of its length; fires `lost` when another worker holds the job.
+async fn keep_lease(queue: Queue, delivery: Delivery, lost: CancellationToken) {
+    let every = queue.settings().lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        match queue.renew(&delivery).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job = %delivery.record.job.id, "lease lost: another worker has this job");
+                lost.cancel();
+                return;
+            }
+            // Redis may be restarting: keep trying until the lease would have run out anyway.
+            Err(e) => tracing::warn!(job = %delivery.record.job.id, error = format!("{e:#}"), "renewing the lease failed"),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The mirror cache against real git: the first job on a repository clones it, later jobs fetch
+//! into the same mirror, workspaces come from the mirror, and commits carry errand's identity.
+
+use std::path::Path;
+use std::process::Command;
+
+use errand::forge::git::{CommitAuthor, Git, MirrorCache, MirrorState};
+use errand::job::RepoName;
+
+/// A bare "remote" with one commit on main, made with plain git.
+fn remote_with(dir: &Path, files: &[(&str, &str)]) -> String {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for (path, text) in files {
+        std::fs::write(src.join(path), text).unwrap();
+    }
+    let git = |cwd: &Path, args: &[&str]| {
+        let out = Command::new("git")
+            .current_dir(cwd)
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git is installed");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&src, &["-c", "init.defaultBranch=main", "init", "-q"]);
+    git(&src, &["add", "-A"]);
+    git(&src, &["commit", "-qm", "initial"]);
+    let bare = dir.join("remote.git");
+    git(dir, &["clone", "-q", "--bare", "src", bare.to_str().unwrap()]);
+    format!("file://{}", bare.display())
+}
+
+fn cache(root: &Path) -> MirrorCache {
+    let git = Git::new(CommitAuthor { name: "errand".into(), email: "errand@example.com".into() });
+    MirrorCache::new(root.join("mirrors"), git)
+}
+
+#[tokio::test]
+async fn the_second_job_on_a_repository_fetches_instead_of_cloning() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = remote_with(dir.path(), &[("README.md", "hello\n")]);
+    let repo: RepoName = "acme/app".parse().unwrap();
+    let mirrors = cache(dir.path());
+
+    let (first, state) = mirrors.sync(&repo, &url, None).await.unwrap();
+    assert_eq!(state, MirrorState::Cloned);
+    let (second, state) = mirrors.sync(&repo, &url, None).await.unwrap();
+    assert_eq!(state, MirrorState::Fetched);
+    assert_eq!(first, second, "one mirror per repository");
+}
+
+#[tokio::test]
+async fn a_workspace_from_the_mirror_commits_the_agents_changes_with_errands_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = remote_with(dir.path(), &[("calc.sh", "add() { echo 0; }\n")]);
+    let repo: RepoName = "acme/app".parse().unwrap();
+    let mirrors = cache(dir.path());
+    let (mirror, _) = mirrors.sync(&repo, &url, None).await.unwrap();
+    let ws = dir.path().join("ws");
+
+    let base = mirrors.git().workspace_from_mirror(&mirror, "main", &ws).await.unwrap();
+    assert_eq!(mirrors.git().commit_all(&ws, "nothing").await.unwrap(), None, "no change, no commit");
+    std::fs::write(ws.join("calc.sh"), "add() { echo $(( $1 + $2 )); }\n").unwrap();
+    std::fs::write(ws.join("NEW.md"), "new\n").unwrap();
+    let commit = mirrors.git().commit_all(&ws, "Fix add").await.unwrap().expect("a commit");
+    assert_ne!(commit, base);
+    let stat = mirrors.git().diffstat(&ws, &base).await.unwrap();
+    assert!(stat.contains("calc.sh") && stat.contains("NEW.md") && stat.contains("2 files changed"), "{stat}");
+
+    mirrors.git().push(&ws, &url, None, "errand/issue-1-abc").await.unwrap();
+    let log = Command::new("git")
+        .args(["--git-dir", &url["file://".len()..], "log", "-1", "--format=%an <%ae>|%s", "errand/issue-1-abc"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&log.stdout).trim(), "errand <errand@example.com>|Fix add");
+}

@@ -1,0 +1,378 @@
+//! The sandbox against the real Docker engine and the busybox test image: what a step reports,
+//! what it can reach (its workspace, nothing else), the limits it runs under, and that no
+//! container outlives its step.
+//!
+//! Needs a running engine and `deploy/sandbox-test-image/build.sh`; fails (never skips) without.
+
+#[path = "support/docker.rs"]
+mod docker_support;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::CreateContainerOptionsBuilder;
+use docker_support::{TEST_IMAGE, containers_of_job, docker, sandbox_with_test_image};
+use errand::job::JobId;
+use errand::sandbox::{Limits, Sandbox, SandboxError, StepOutput, StepSpec};
+use tempfile::TempDir;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The uid and gid steps run as: not root, and not in the image's /etc/passwd.
+const SANDBOX_UID: u32 = 10001;
+/// Generous bound for anything that should take "seconds" on a loaded CI machine.
+const PROMPTLY: Duration = Duration::from_secs(20);
+
+/// A step's host side: its workspace and errand directory, owned by the sandbox uid.
+struct Dirs {
+    workspace: TempDir,
+    errand: TempDir,
+}
+
+impl Dirs {
+    fn new() -> Dirs {
+        let dirs = Dirs { workspace: sandbox_dir(), errand: sandbox_dir() };
+        std::fs::write(dirs.errand.path().join("task.md"), "Fix the calculator.\n").expect("writing the task file");
+        dirs
+    }
+
+    fn workspace(&self) -> &Path {
+        self.workspace.path()
+    }
+}
+
+/// A temp dir the sandbox uid can write to: chowned when the tests run as root (as in CI),
+/// world-writable otherwise.
+fn sandbox_dir() -> TempDir {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    if std::os::unix::fs::chown(dir.path(), Some(SANDBOX_UID), Some(SANDBOX_UID)).is_err() {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod 777");
+    }
+    dir
+}
+
+fn limits() -> Limits {
+    Limits { memory_bytes: 256 * 1024 * 1024, nano_cpus: 1_000_000_000, pids: 128 }
+}
+
+fn step(job: &JobId, dirs: &Dirs, script: &str) -> StepSpec {
+    StepSpec {
+        job: job.clone(),
+        step: "check:test".into(),
+        image: TEST_IMAGE.into(),
+        script: script.into(),
+        workspace: dirs.workspace.path().to_owned(),
+        errand_dir: dirs.errand.path().to_owned(),
+        env: vec![
+            ("ERRAND_TASK".into(), "Fix the calculator".into()),
+            ("ERRAND_TASK_FILE".into(), "/errand/task.md".into()),
+            ("ERRAND_SUMMARY_FILE".into(), "/errand/summary.md".into()),
+            ("HOME".into(), "/tmp".into()),
+        ],
+        user: format!("{SANDBOX_UID}:{SANDBOX_UID}"),
+        network: false,
+        limits: limits(),
+        timeout: Duration::from_secs(60),
+    }
+}
+
+async fn run(sandbox: &Sandbox, spec: &StepSpec) -> StepOutput {
+    sandbox.run_step(spec, &CancellationToken::new()).await.unwrap_or_else(|error| panic!("the step ran: {error}"))
+}
+
+/// Run steps remove their container before they return, so this checks at once.
+async fn assert_no_container_left(docker: &Docker, job: &JobId) {
+    let left = containers_of_job(docker, job).await;
+    assert!(left.is_empty(), "containers of job {job} are left: {left:?}");
+}
+
+/// Polls `condition` until it holds, failing after `PROMPTLY`.
+async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + PROMPTLY;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_step_reports_its_exit_code_duration_and_output_tail() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let script = "echo to-stderr >&2; sleep 1; i=1; while [ $i -le 100 ]; do echo line $i; i=$((i+1)); done; exit 3";
+
+    let output = run(&sandbox, &step(&job, &dirs, script)).await;
+
+    assert_eq!(output.exit_code, 3);
+    assert!(output.duration >= Duration::from_secs(1), "took {:?}", output.duration);
+    assert!(output.duration < PROMPTLY, "took {:?}", output.duration);
+    assert!(!output.timed_out && !output.cancelled && !output.oom_killed);
+    let lines: Vec<&str> = output.output_tail.lines().collect();
+    assert_eq!(lines.len(), 60, "the tail keeps the last 60 lines: {lines:?}");
+    assert_eq!(lines.first(), Some(&"line 41"));
+    assert_eq!(lines.last(), Some(&"line 100"));
+    assert_no_container_left(&docker, &job).await;
+
+    let both = run(&sandbox, &step(&job, &dirs, "echo out; echo err >&2")).await;
+    assert_eq!(both.exit_code, 0);
+    assert!(both.output_tail.contains("out\n") && both.output_tail.contains("err\n"), "{}", both.output_tail);
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn writes_to_the_workspace_land_in_the_host_directory() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    std::fs::write(dirs.workspace().join("calc.sh"), "add() { echo $(( $1 - $2 )); }\n").expect("a workspace file");
+    let script = "pwd > where.txt && sed -i 's/- \\$2/+ $2/' calc.sh && mkdir -p sub && cat \"$ERRAND_TASK_FILE\" > sub/task-copy.md && echo 'Make add add' > \"$ERRAND_SUMMARY_FILE\" && touch /tmp/scratch";
+
+    let output = run(&sandbox, &step(&job, &dirs, script)).await;
+
+    assert_eq!(output.exit_code, 0, "{}", output.output_tail);
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(read(&dirs.workspace().join("where.txt")), "/workspace\n");
+    assert_eq!(read(&dirs.workspace().join("calc.sh")), "add() { echo $(( $1 + $2 )); }\n");
+    assert_eq!(read(&dirs.workspace().join("sub/task-copy.md")), "Fix the calculator.\n");
+    assert_eq!(read(&dirs.errand.path().join("summary.md")), "Make add add\n");
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn the_step_runs_as_the_given_uid_without_capabilities_or_network() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let script = "echo uid=$(id -u) gid=$(id -g); grep -E '^(Cap|NoNewPrivs)' /proc/self/status; \
+                  tail -n +3 /proc/net/dev | cut -d: -f1 | sed 's/^ */iface=/'; \
+                  if wget -q -T 3 -O /dev/null http://1.1.1.1/ 2>/dev/null; then echo net=reachable; else echo net=unreachable; fi";
+
+    let output = run(&sandbox, &step(&job, &dirs, script)).await;
+
+    let tail = &output.output_tail;
+    assert_eq!(output.exit_code, 0, "{tail}");
+    assert!(tail.contains(&format!("uid={SANDBOX_UID} gid={SANDBOX_UID}\n")), "{tail}");
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert!(tail.contains(&format!("{set}:\t0000000000000000\n")), "{set} is not empty: {tail}");
+    }
+    assert!(tail.contains("NoNewPrivs:\t1\n"), "{tail}");
+    let interfaces: Vec<&str> = tail.lines().filter_map(|l| l.strip_prefix("iface=")).collect();
+    assert_eq!(interfaces, ["lo"], "only the loopback interface exists");
+    assert!(tail.contains("net=unreachable"), "{tail}");
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn the_environment_holds_only_the_given_variables() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let spec = step(&job, &dirs, "env");
+
+    let output = run(&sandbox, &spec).await;
+
+    assert_eq!(output.exit_code, 0, "{}", output.output_tail);
+    let names: BTreeSet<&str> = output.output_tail.lines().filter_map(|line| line.split_once('=')).map(|(k, _)| k).collect();
+    // PATH comes from the image, HOSTNAME from Docker; PWD and SHLVL are set by the shell.
+    let mut allowed: BTreeSet<&str> = spec.env.iter().map(|(k, _)| k.as_str()).collect();
+    allowed.extend(["PATH", "HOSTNAME", "PWD", "SHLVL"]);
+    let unexpected: Vec<&&str> = names.difference(&allowed).collect();
+    assert!(unexpected.is_empty(), "unexpected variables {unexpected:?} in:\n{}", output.output_tail);
+    assert!(output.output_tail.contains("ERRAND_TASK=Fix the calculator\n"));
+    assert!(output.output_tail.contains("HOME=/tmp\n"));
+    // The test process's own environment (cargo sets CARGO_* for it) does not leak in.
+    assert!(std::env::var("CARGO_MANIFEST_DIR").is_ok() && !names.contains("CARGO_MANIFEST_DIR"));
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn a_step_over_its_timeout_is_killed_and_reported_timed_out() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let spec = StepSpec { timeout: Duration::from_secs(2), ..step(&job, &dirs, "echo started; sleep 300; echo never") };
+
+    let output = run(&sandbox, &spec).await;
+
+    assert!(output.timed_out, "{output:?}");
+    assert!(!output.cancelled && !output.oom_killed);
+    assert_eq!(output.exit_code, 137, "killed by SIGKILL");
+    assert!(output.duration >= Duration::from_secs(2) && output.duration < PROMPTLY, "took {:?}", output.duration);
+    assert_eq!(output.output_tail, "started\n");
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn cancellation_kills_a_running_step_within_seconds() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let spec = step(&job, &dirs, "touch /workspace/started; sleep 300");
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn({
+        let (sandbox, cancel) = (sandbox.clone(), cancel.clone());
+        async move { sandbox.run_step(&spec, &cancel).await }
+    });
+    let started = dirs.workspace().join("started");
+    eventually("the step has started", || {
+        let started = started.clone();
+        async move { started.exists() }
+    })
+    .await;
+
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let output = tokio::time::timeout(PROMPTLY, running)
+        .await
+        .expect("the step returns within seconds of the cancellation")
+        .expect("the step's task did not panic")
+        .unwrap_or_else(|error| panic!("the step ran: {error}"));
+
+    assert!(output.cancelled && !output.timed_out, "{output:?}");
+    assert_eq!(output.exit_code, 137);
+    assert!(cancelled_at.elapsed() < Duration::from_secs(10), "took {:?}", cancelled_at.elapsed());
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn a_dropped_step_still_removes_its_container() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let spec = step(&job, &dirs, "touch /workspace/started; sleep 300");
+    let started = dirs.workspace().join("started");
+    let cancel = CancellationToken::new();
+    let step = sandbox.run_step(&spec, &cancel);
+    let started_and_running = async {
+        eventually("the step has started", || {
+            let started = started.clone();
+            async move { started.exists() }
+        })
+        .await;
+        assert_eq!(containers_of_job(&docker, &job).await.len(), 1, "the step's container is there");
+    };
+
+    // The step's future is dropped mid-run, as when a job's task is aborted.
+    tokio::select! {
+        _ = step => panic!("the step ended on its own"),
+        () = started_and_running => {}
+    }
+
+    eventually("the dropped step's container is removed", || async {
+        containers_of_job(&docker, &job).await.is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_pids_limit_holds() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let spec = StepSpec {
+        limits: Limits { pids: 32, ..limits() },
+        ..step(&job, &dirs, "i=0; while [ $i -lt 100 ]; do sleep 300 & i=$((i+1)); done; echo spawned all $i")
+    };
+
+    let output = run(&sandbox, &spec).await;
+
+    assert!(!output.timed_out, "the step ended on its own: {output:?}");
+    assert_ne!(output.exit_code, 0, "{}", output.output_tail);
+    assert!(output.output_tail.contains("can't fork"), "{}", output.output_tail);
+    assert!(!output.output_tail.contains("spawned all"), "{}", output.output_tail);
+    assert_no_container_left(&docker, &job).await;
+}
+
+/// The engine here (Docker 20.10, cgroup v1) enforces the memory limit: a step that needs more
+/// is killed by the kernel's OOM killer and Docker records `OOMKilled`.
+#[tokio::test]
+async fn a_step_over_its_memory_limit_is_oom_killed() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let spec = StepSpec {
+        limits: Limits { memory_bytes: 64 * 1024 * 1024, ..limits() },
+        // 200 MB held in a shell variable, with no swap to escape to.
+        ..step(&job, &dirs, "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived ${#x}")
+    };
+
+    let output = run(&sandbox, &spec).await;
+
+    assert!(output.oom_killed, "{output:?}");
+    assert_eq!(output.exit_code, 137);
+    assert!(!output.timed_out && !output.cancelled);
+    assert!(!output.output_tail.contains("survived"), "{}", output.output_tail);
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn a_missing_image_is_reported_as_image_missing() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let spec = StepSpec { image: "errand-no-such-image:never-built".into(), ..step(&job, &dirs, "true") };
+
+    let error = sandbox.run_step(&spec, &CancellationToken::new()).await.expect_err("the image is missing");
+
+    assert!(
+        matches!(&error, SandboxError::ImageMissing { image } if image == "errand-no-such-image:never-built"),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "the sandbox image `errand-no-such-image:never-built` is not on this worker: build or pull it there"
+    );
+    assert!(!sandbox.image_exists("errand-no-such-image:never-built").await.expect("the engine answers"));
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn a_root_user_is_refused_before_any_container_starts() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let spec = StepSpec { user: "0:0".into(), ..step(&job, &dirs, "true") };
+
+    let error = sandbox.run_step(&spec, &CancellationToken::new()).await.expect_err("root is refused");
+
+    assert!(matches!(error, SandboxError::InvalidStep { .. }), "{error:?}");
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn remove_leftovers_removes_a_container_left_running() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, other_job) = (JobId::generate(), JobId::generate());
+    for owner in [&job, &other_job] {
+        start_orphan(&docker, owner).await;
+    }
+    assert_eq!(containers_of_job(&docker, &job).await.len(), 1);
+
+    assert_eq!(sandbox.remove_leftovers(Some(&job)).await.expect("removing leftovers"), 1);
+
+    assert_no_container_left(&docker, &job).await;
+    assert_eq!(containers_of_job(&docker, &other_job).await.len(), 1, "another job's container is left alone");
+    sandbox.remove_leftovers(Some(&other_job)).await.expect("removing the other job's leftovers");
+    assert_no_container_left(&docker, &other_job).await;
+}
+
+/// A running container labelled as errand's, as a crashed worker would leave it.
+async fn start_orphan(docker: &Docker, job: &JobId) {
+    let body = ContainerCreateBody {
+        image: Some(TEST_IMAGE.into()),
+        entrypoint: Some(vec!["sh".into(), "-c".into(), "sleep 300".into()]),
+        user: Some(format!("{SANDBOX_UID}")),
+        labels: Some(
+            [("errand.managed", "1"), ("errand.job", job.as_str()), ("errand.step", "agent")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        ),
+        ..ContainerCreateBody::default()
+    };
+    let name = format!("errand-{job}-orphan");
+    let created = docker
+        .create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body)
+        .await
+        .expect("creating an orphan container");
+    docker.start_container(&created.id, None).await.expect("starting the orphan container");
+}

@@ -1,0 +1,217 @@
+//! Scenario tests: the spine end to end. A signed comment goes into the real ingress, through the
+//! queue, a real worker runs the agent and the checks in real Docker containers, and the fake
+//! GitHub ends up holding what a person would see.
+
+mod support;
+
+use errand::job::JobStatus;
+use support::world::{self, FIXING_AGENT, REPO, World, errand_toml};
+
+fn pr_body_filters(settings: &mut insta::Settings) {
+    settings.add_filter(r"[0-9a-f]{32}", "[job id]");
+    settings.add_filter(r"\b\d+(\.\d+)?m?s\b", "[duration]");
+    settings.add_filter(r"\d+m \d+s", "[duration]");
+    settings.add_filter(r"http://127\.0\.0\.1:\d+", "http://[fake github]");
+}
+
+#[tokio::test]
+async fn a_mention_on_an_issue_becomes_a_pull_request_with_test_evidence() {
+    let world = World::start(&errand_toml(FIXING_AGENT, "2m")).await;
+
+    assert_eq!(world.comment(1, "octocat", "@agent fix this", "delivery-1").await, 202);
+    assert_eq!(world.drain().await, 1);
+
+    let pulls = world.github.pull_requests(REPO);
+    assert_eq!(pulls.len(), 1, "exactly one pull request");
+    let pull = &pulls[0];
+    assert!(pull.head.starts_with("errand/issue-1-"), "branch {}", pull.head);
+    assert_eq!(pull.base, "main");
+    assert_eq!(pull.title, "Make add() add");
+    assert!(pull.body.contains("Closes #1"), "{}", pull.body);
+    assert!(pull.body.contains("| ✅ | test | `sh test.sh` | 0 |"), "{}", pull.body);
+    assert!(pull.body.contains("❌ exit 1"), "the baseline shows the check failing before the agent: {}", pull.body);
+    assert!(pull.body.contains("ok: add 2 3 = 5"), "the output of the check that really ran: {}", pull.body);
+    assert_eq!(
+        world.github.file_at(REPO, &pull.head, "calc.sh").as_deref(),
+        Some("add() { echo $(( $1 + $2 )); }\n"),
+        "the branch holds the agent's fix"
+    );
+    let mut settings = insta::Settings::clone_current();
+    pr_body_filters(&mut settings);
+    settings.bind(|| insta::assert_snapshot!("pull_request_body", pull.body));
+
+    let comments = world.github.comments(REPO, 1);
+    let tracking = comments.iter().find(|c| c.author != "octocat").expect("a tracking comment");
+    assert!(tracking.body.contains("✅ **Done**"), "{}", tracking.body);
+    assert!(tracking.body.contains(&format!("/pull/{}", pull.number)), "links the PR: {}", tracking.body);
+    assert_eq!(comments.len(), 2, "the request and one tracking comment");
+    let request = comments.iter().find(|c| c.author == "octocat").expect("the request");
+    assert_eq!(world.github.reactions(REPO, request.id), ["eyes"]);
+
+    let jobs = world.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].status, JobStatus::Succeeded);
+    assert_eq!(jobs[0].pull_request.as_ref().map(|p| p.number), Some(pull.number));
+}
+
+#[tokio::test]
+async fn a_failing_check_is_shown_as_failed_with_its_output() {
+    let breaking_agent =
+        "printf 'add() { echo 42; }\\n' > calc.sh && echo 'Hard-code the answer' > \"$ERRAND_SUMMARY_FILE\"";
+    let world = World::start(&errand_toml(breaking_agent, "2m")).await;
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    let pulls = world.github.pull_requests(REPO);
+    assert_eq!(pulls.len(), 1);
+    let body = &pulls[0].body;
+    assert!(body.contains("| ❌ | test | `sh test.sh` | 1 |"), "{body}");
+    assert!(body.contains("FAIL: add 2 3 = 42, want 5"), "the failing output is shown: {body}");
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert!(tracking.body.contains("❌ 0/1 checks passed"), "{}", tracking.body);
+}
+
+#[tokio::test]
+async fn an_agent_that_changes_nothing_answers_without_a_pull_request() {
+    let answering_agent =
+        "printf 'add() subtracts\\n\\nIt computes $1 - $2 in calc.sh line 1.\\n' > \"$ERRAND_SUMMARY_FILE\"";
+    let world = World::start(&errand_toml(answering_agent, "2m")).await;
+
+    world.comment(1, "octocat", "@agent why does add 2 3 print -1?", "delivery-1").await;
+    world.drain().await;
+
+    assert!(world.github.pull_requests(REPO).is_empty());
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert!(tracking.body.contains("💬 **Answer**"), "{}", tracking.body);
+    assert!(tracking.body.contains("It computes $1 - $2 in calc.sh line 1."), "{}", tracking.body);
+    assert_eq!(world.jobs().await[0].status, JobStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn a_requester_without_write_permission_gets_a_polite_refusal_and_nothing_runs() {
+    let world = World::start(&errand_toml("touch /workspace/ran && echo ran > \"$ERRAND_SUMMARY_FILE\"", "2m")).await;
+
+    world.comment(1, "visitor", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    assert!(world.github.pull_requests(REPO).is_empty());
+    assert!(world.github.branches(REPO).iter().all(|b| !b.starts_with("errand/")));
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert!(tracking.body.contains("🚫 **Not run**: @visitor"), "{}", tracking.body);
+    assert!(tracking.body.contains("yours is `read`"), "{}", tracking.body);
+    let job = &world.jobs().await[0];
+    assert_eq!(job.status, JobStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_forged_signature_is_refused_and_creates_no_job() {
+    let world = World::start(&errand_toml(FIXING_AGENT, "2m")).await;
+    let comment = world.github.add_issue_comment(REPO, 1, "octocat", "@agent fix this");
+    let payload = serde_json::to_vec(&world.github.issue_comment_webhook(REPO, 1, comment)).unwrap();
+
+    assert_eq!(world.deliver("issue_comment", "forged-1", &payload, "not-the-secret").await, 401);
+
+    assert!(world.jobs().await.is_empty());
+    assert_eq!(world.queue.outstanding().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_repeated_delivery_makes_one_job() {
+    let world = World::start(&errand_toml(FIXING_AGENT, "2m")).await;
+    let comment = world.github.add_issue_comment(REPO, 1, "octocat", "@agent fix this");
+    let payload = serde_json::to_vec(&world.github.issue_comment_webhook(REPO, 1, comment)).unwrap();
+
+    assert_eq!(world.deliver("issue_comment", "same-delivery", &payload, world::WEBHOOK_SECRET).await, 202);
+    assert_eq!(world.deliver("issue_comment", "same-delivery", &payload, world::WEBHOOK_SECRET).await, 200);
+    assert_eq!(world.drain().await, 1);
+
+    assert_eq!(world.jobs().await.len(), 1);
+    assert_eq!(world.github.pull_requests(REPO).len(), 1);
+}
+
+#[tokio::test]
+async fn the_bots_own_comment_and_a_mention_in_a_code_block_make_no_job() {
+    let world = World::start(&errand_toml(FIXING_AGENT, "2m")).await;
+
+    let bot = world.comment(1, "errand-bot", "@agent fix this", "delivery-bot").await;
+    let app = world.comment(1, "some-app[bot]", "@agent fix this", "delivery-app").await;
+    let code = world.comment(1, "octocat", "Try:\n\n```\n@agent fix this\n```\n", "delivery-code").await;
+    let quote = world.comment(1, "octocat", "> @agent fix this\n\nwhat they said", "delivery-quote").await;
+
+    assert!([bot, app, code, quote].iter().all(|s| (200..300).contains(s)), "{bot} {app} {code} {quote}");
+    assert!(world.jobs().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_agent_that_crashes_ends_the_job_failed_with_the_reason() {
+    let world = World::start(&errand_toml("echo 'segfault in the model client' >&2; exit 3", "2m")).await;
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    assert!(world.github.pull_requests(REPO).is_empty());
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert!(tracking.body.contains("❌ **Failed**: the agent exited with code 3."), "{}", tracking.body);
+    assert!(tracking.body.contains("segfault in the model client"), "{}", tracking.body);
+    assert!(tracking.body.contains("To try again, comment `@agent"), "{}", tracking.body);
+    let job = &world.jobs().await[0];
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.error.as_deref(), Some("the agent exited with code 3."));
+}
+
+#[tokio::test]
+async fn an_agent_that_runs_out_of_time_ends_the_job_failed_with_the_reason() {
+    let world = World::start(&errand_toml("echo thinking; while :; do :; done", "3s")).await;
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert!(tracking.body.contains("❌ **Failed**: the agent ran out of time (3.0s)."), "{}", tracking.body);
+    assert_eq!(world.jobs().await[0].status, JobStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_502_on_pull_request_creation_that_did_create_it_still_yields_one_pull_request() {
+    let world = World::start(&errand_toml(FIXING_AGENT, "2m")).await;
+    world.github.fail_next("POST", "/repos/acme/calculator/pulls", 502, 1, true);
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    assert_eq!(world.github.pull_requests(REPO).len(), 1, "one pull request despite the retry");
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert!(tracking.body.contains("✅ **Done**"), "{}", tracking.body);
+    assert_eq!(world.jobs().await[0].status, JobStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn an_invalid_errand_toml_gets_a_reply_naming_the_line_and_field() {
+    let world = World::start("image = \"x\"\n[agent]\ncomand = \"oops\"\n").await;
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert!(tracking.body.contains("`.errand.toml` on `main` is invalid, line 3"), "{}", tracking.body);
+    assert!(tracking.body.contains("unknown field `comand`"), "{}", tracking.body);
+}
+
+#[tokio::test]
+async fn no_token_reaches_the_sandbox_or_the_comments() {
+    let snooping_agent = "env > env.txt; cat /workspace/.git/config >> env.txt 2>&1; echo 'Dump env' > \"$ERRAND_SUMMARY_FILE\"; echo leaked: ghp_scenarioTokenThatMustNeverBePosted0001";
+    let world = World::start(&errand_toml(snooping_agent, "2m")).await;
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    let pull = &world.github.pull_requests(REPO)[0];
+    let env = world.github.file_at(REPO, &pull.head, "env.txt").expect("the agent's env dump");
+    assert!(env.contains("ERRAND_TASK_FILE=/errand/task.md"), "{env}");
+    assert!(!env.contains(world::GITHUB_TOKEN), "{env}");
+    assert!(!env.contains("extraheader"), "{env}");
+    for comment in world.github.comments(REPO, 1) {
+        assert!(!comment.body.contains(world::GITHUB_TOKEN), "{}", comment.body);
+    }
+}

@@ -1,0 +1,181 @@
+//! A whole errand installation for scenario tests: the real ingress on a loopback port, a real
+//! queue, a real worker with real Docker sandboxes, all talking to the stateful fake GitHub
+//! through octocrab.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use errand::config::{GithubArgs, WorkerOptions};
+use errand::forge::{Github, GithubAuth};
+use errand::ingress::{self, IngressSettings};
+use errand::job::JobRecord;
+use errand::publish::Redactor;
+use errand::queue::{MemoryQueue, Queue, QueueSettings};
+use errand::worker::Worker;
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+use super::docker::{TEST_IMAGE, sandbox_with_test_image};
+use super::fake_github::FakeGithub;
+use super::signing;
+
+pub const WEBHOOK_SECRET: &str = "scenario-webhook-secret";
+pub const API_TOKEN: &str = "scenario-api-token";
+pub const GITHUB_TOKEN: &str = "ghp_scenarioTokenThatMustNeverBePosted0001";
+pub const REPO: &str = "acme/calculator";
+
+/// A repository whose test fails until `add` adds.
+pub fn calculator_files(errand_toml: &str) -> Vec<(String, String)> {
+    vec![
+        (".errand.toml".into(), errand_toml.into()),
+        ("calc.sh".into(), "add() { echo $(( $1 - $2 )); }\n".into()),
+        (
+            "test.sh".into(),
+            ". ./calc.sh\ngot=$(add 2 3)\nif [ \"$got\" != 5 ]; then echo \"FAIL: add 2 3 = $got, want 5\"; exit 1; fi\necho \"ok: add 2 3 = 5\"\n".into(),
+        ),
+    ]
+}
+
+/// `.errand.toml` for the calculator with the given agent command.
+pub fn errand_toml(agent: &str, timeout: &str) -> String {
+    format!(
+        "image = \"{TEST_IMAGE}\"\ntimeout = \"{timeout}\"\n\n[agent]\ncommand = '''{agent}'''\n\n[checks]\ntest = \"sh test.sh\"\n"
+    )
+}
+
+/// An agent that fixes the bug and says so.
+pub const FIXING_AGENT: &str = "sed -i 's/\\$1 - \\$2/$1 + $2/' calc.sh && printf 'Make add() add\\n\\nadd() subtracted its arguments; it adds them now.\\n' > \"$ERRAND_SUMMARY_FILE\"";
+
+pub struct World {
+    pub github: FakeGithub,
+    pub queue: Queue,
+    pub worker: Worker,
+    pub ingress_url: String,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    _data: tempfile::TempDir,
+}
+
+impl World {
+    /// An installation on the memory queue with the calculator repository.
+    pub async fn start(errand_toml: &str) -> World {
+        let queue =
+            Queue::Memory(MemoryQueue::new(QueueSettings { lease: Duration::from_secs(30), max_deliveries: 3 }));
+        Self::start_on(queue, errand_toml).await
+    }
+
+    pub async fn start_on(queue: Queue, errand_toml: &str) -> World {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        sandbox_with_test_image().await;
+        let github = FakeGithub::start().await;
+        let files = calculator_files(errand_toml);
+        let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+        github.add_repo(REPO, &files);
+        github.set_permission(REPO, "octocat", "write");
+        github.set_permission(REPO, "visitor", "read");
+        let issue = github.add_issue(REPO, "add() returns the wrong sum", "`add 2 3` prints -1.", "octocat");
+        assert_eq!(issue, 1, "the calculator's first issue is #1");
+
+        let data = tempfile::tempdir().expect("a temp dir for the worker");
+        let options = WorkerOptions {
+            concurrency: 1,
+            data_dir: data.path().to_owned(),
+            default_image: TEST_IMAGE.into(),
+            agent_command: None,
+            sandbox_uid: Some(10001),
+            sandbox_memory_mb: 256,
+            sandbox_cpus: 1.0,
+            sandbox_pids: 128,
+            timeout: Duration::from_secs(120),
+            git_author_name: "errand".into(),
+            git_author_email: "errand@example.com".into(),
+            retry_delay: Duration::from_millis(10),
+            shutdown_grace: Duration::from_secs(5),
+        };
+        let github_args = GithubArgs {
+            github_api_url: github.api_url(),
+            github_token: Some(SecretString::from(GITHUB_TOKEN)),
+            github_app_id: None,
+            github_private_key_file: None,
+            bot_login: Some("errand-bot".into()),
+            mentions: vec!["@agent".into()],
+            public_url: None,
+        };
+        let client = Github::new(&github.api_url(), GithubAuth::Token(SecretString::from(GITHUB_TOKEN)))
+            .expect("a GitHub client for the fake");
+        let redactor = Redactor::new([GITHUB_TOKEN.to_owned(), WEBHOOK_SECRET.to_owned()]);
+        let worker =
+            errand::app::build_worker(&options, &github_args, queue.clone(), client, redactor).await.expect("a worker");
+
+        let settings = IngressSettings {
+            webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
+            mentions: vec!["@agent".into()],
+            bot_login: Some("errand-bot".into()),
+            api_token: Some(SecretString::from(API_TOKEN)),
+            ..IngressSettings::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let ingress_url = format!("http://{}", listener.local_addr().expect("its address"));
+        let shutdown = CancellationToken::new();
+        let router = ingress::router(Arc::new(settings), queue.clone(), None);
+        let stop = shutdown.clone();
+        tokio::spawn(async move { ingress::serve(listener, router, async move { stop.cancelled().await }).await });
+        World { github, queue, worker, ingress_url, http: reqwest::Client::new(), shutdown, _data: data }
+    }
+
+    /// Has `author` comment `body` on it; returns the webhook's HTTP status.
+    pub async fn comment(&self, issue: u64, author: &str, body: &str, delivery: &str) -> u16 {
+        let comment = self.github.add_issue_comment(REPO, issue, author, body);
+        let payload = self.github.issue_comment_webhook(REPO, issue, comment);
+        self.deliver("issue_comment", delivery, &serde_json::to_vec(&payload).expect("JSON"), WEBHOOK_SECRET).await
+    }
+
+    /// Posts a webhook signed with `secret`; returns the HTTP status.
+    pub async fn deliver(&self, event: &str, delivery: &str, body: &[u8], secret: &str) -> u16 {
+        self.http
+            .post(format!("{}/github/webhook", self.ingress_url))
+            .header("X-GitHub-Event", event)
+            .header("X-GitHub-Delivery", delivery)
+            .header("X-Hub-Signature-256", signing::github_signature(secret, body))
+            .header("Content-Type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("the ingress answers")
+            .status()
+            .as_u16()
+    }
+
+    /// Runs the worker until no job is left (at most `limit` jobs, so a bug cannot loop forever).
+    pub async fn drain(&self) -> usize {
+        let mut ran = 0;
+        while self.queue.outstanding().await.expect("the queue answers") > 0 {
+            assert!(ran < 10, "the worker ran 10 jobs without draining the queue");
+            if self.worker.run_next_job(Duration::from_secs(5)).await.expect("the worker runs").is_some() {
+                ran += 1;
+            }
+        }
+        ran
+    }
+
+    /// All jobs, through the job API.
+    pub async fn jobs(&self) -> Vec<JobRecord> {
+        let answer: serde_json::Value = self
+            .http
+            .get(format!("{}/api/jobs", self.ingress_url))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .expect("the job API answers")
+            .json()
+            .await
+            .expect("JSON");
+        serde_json::from_value(answer["jobs"].clone()).expect("job records")
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
