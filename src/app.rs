@@ -88,11 +88,18 @@ fn ingress_settings(ingress: &IngressArgs, github: &GithubArgs) -> Result<Ingres
 }
 
 /// Builds a worker from its settings.
-pub async fn build_worker(options: &WorkerOptions, github_args: &GithubArgs, queue: Queue, github: Github, redactor: Redactor) -> Result<Worker> {
+pub async fn build_worker(
+    options: &WorkerOptions,
+    github_args: &GithubArgs,
+    queue: Queue,
+    github: Github,
+    redactor: Redactor,
+) -> Result<Worker> {
     let sandbox = Sandbox::connect().await.context("connecting to the Docker engine")?;
     let git = Git::new(CommitAuthor { name: options.git_author_name.clone(), email: options.git_author_email.clone() });
     let mirrors = MirrorCache::new(options.data_dir.join("mirrors"), git);
-    let own_uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").context("reading this process's uid")?);
+    let own_uid =
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").context("reading this process's uid")?);
     let sandbox_uid = options.sandbox_uid.unwrap_or(if own_uid == 0 { 10001 } else { own_uid });
     if sandbox_uid == 0 {
         bail!("ERRAND_SANDBOX_UID must not be 0: sandboxes never run as root");
@@ -129,7 +136,12 @@ fn hostname() -> String {
 
 /// Posts acknowledgements (👀 and the tracking comment) for jobs `serve` accepted, outside the
 /// webhook request.
-pub async fn acknowledge_accepted_jobs(mut accepted: mpsc::Receiver<JobId>, queue: Queue, github: Github, publisher: Publisher) {
+pub async fn acknowledge_accepted_jobs(
+    mut accepted: mpsc::Receiver<JobId>,
+    queue: Queue,
+    github: Github,
+    publisher: Publisher,
+) {
     while let Some(id) = accepted.recv().await {
         let (queue, github, publisher) = (queue.clone(), github.clone(), publisher.clone());
         tokio::spawn(async move {
@@ -168,7 +180,14 @@ pub fn shutdown_signal() -> CancellationToken {
     token
 }
 
-async fn run_ingress(ingress: &IngressArgs, github_args: &GithubArgs, queue: Queue, github: Option<Github>, redactor: Redactor, shutdown: CancellationToken) -> Result<()> {
+async fn run_ingress(
+    ingress: &IngressArgs,
+    github_args: &GithubArgs,
+    queue: Queue,
+    github: Option<Github>,
+    redactor: Redactor,
+    shutdown: CancellationToken,
+) -> Result<()> {
     let settings = ingress_settings(ingress, github_args)?;
     let (acks, accepted) = mpsc::channel(ACK_BACKLOG);
     let acks = match github {
@@ -186,7 +205,12 @@ async fn run_ingress(ingress: &IngressArgs, github_args: &GithubArgs, queue: Que
         .await
         .with_context(|| format!("listening on {}", ingress.listen))?;
     tracing::info!(address = %listener.local_addr()?, "ingress listening");
-    ingress::serve(listener, ingress::router(Arc::new(settings), queue, acks), async move { shutdown.cancelled().await }).await
+    ingress::serve(
+        listener,
+        ingress::router(Arc::new(settings), queue, acks),
+        async move { shutdown.cancelled().await },
+    )
+    .await
 }
 
 /// `errand serve`.

@@ -17,14 +17,14 @@
 //! - [`config`]: process settings (flags and `ERRAND_*`) and repository settings (`.errand.toml`).
 //! - [`job`]: the queued unit and its identifiers.
 
+pub mod app;
 pub mod command;
 pub mod config;
 pub mod forge;
 pub mod ingress;
 pub mod job;
-pub mod queue;
-pub mod sandbox;
-pub mod rollout;
-pub mod worker;
 pub mod publish;
-pub mod app;
+pub mod queue;
+pub mod rollout;
+pub mod sandbox;
+pub mod worker;

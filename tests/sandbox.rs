@@ -170,6 +170,19 @@ async fn the_step_runs_as_the_given_uid_without_capabilities_or_network() {
 }
 
 #[tokio::test]
+async fn a_step_that_asks_for_network_gets_an_interface_besides_loopback() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let spec = StepSpec { network: true, ..step(&job, &dirs, "tail -n +3 /proc/net/dev | cut -d: -f1") };
+
+    let output = run(&sandbox, &spec).await;
+
+    let interfaces: Vec<&str> = output.output_tail.lines().map(str::trim).collect();
+    assert!(interfaces.contains(&"lo") && interfaces.len() > 1, "{interfaces:?}");
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
 async fn the_environment_holds_only_the_given_variables() {
     let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
     let (job, dirs) = (JobId::generate(), Dirs::new());
@@ -178,7 +191,8 @@ async fn the_environment_holds_only_the_given_variables() {
     let output = run(&sandbox, &spec).await;
 
     assert_eq!(output.exit_code, 0, "{}", output.output_tail);
-    let names: BTreeSet<&str> = output.output_tail.lines().filter_map(|line| line.split_once('=')).map(|(k, _)| k).collect();
+    let names: BTreeSet<&str> =
+        output.output_tail.lines().filter_map(|line| line.split_once('=')).map(|(k, _)| k).collect();
     // PATH comes from the image, HOSTNAME from Docker; PWD and SHLVL are set by the shell.
     let mut allowed: BTreeSet<&str> = spec.env.iter().map(|(k, _)| k.as_str()).collect();
     allowed.extend(["PATH", "HOSTNAME", "PWD", "SHLVL"]);

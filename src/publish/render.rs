@@ -20,16 +20,34 @@ pub fn tracking_marker(id: &JobId) -> String {
 /// Where a job stands, as its tracking comment shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
-    Queued { position: Option<usize> },
-    Running { step: String },
+    Queued {
+        position: Option<usize>,
+    },
+    Running {
+        step: String,
+    },
     /// Waiting to be tried again after a passing failure.
-    Retrying { reason: String },
-    PullRequest { pull: PullRequestRef, passed: usize, total: usize },
+    Retrying {
+        reason: String,
+    },
+    PullRequest {
+        pull: PullRequestRef,
+        passed: usize,
+        total: usize,
+    },
     /// The agent changed nothing: its summary is the answer.
-    Answered { answer: String },
+    Answered {
+        answer: String,
+    },
     /// The requester may not ask errand to work on this repository.
-    Refused { user: String, permission: String },
-    Failed { reason: String, hint: String },
+    Refused {
+        user: String,
+        permission: String,
+    },
+    Failed {
+        reason: String,
+        hint: String,
+    },
 }
 
 /// Builds what errand posts, with the names and links of this installation.

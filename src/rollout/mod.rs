@@ -89,28 +89,23 @@ impl Rollout {
         let timeout = plan.config.timeout.unwrap_or(self.settings.default_timeout);
         let deadline = started + timeout;
         let image = plan.config.image.clone().unwrap_or_else(|| self.settings.default_image.clone());
-        let agent_command = plan
-            .config
-            .agent
-            .command
-            .clone()
-            .or_else(|| self.settings.default_agent_command.clone())
-            .ok_or_else(|| {
-                RolloutError::Abort(
-                    "no agent is configured: add an `[agent]` section with `command = \"...\"` to `.errand.toml`".into(),
-                )
-            })?;
+        let agent_command =
+            plan.config.agent.command.clone().or_else(|| self.settings.default_agent_command.clone()).ok_or_else(
+                || {
+                    RolloutError::Abort(
+                        "no agent is configured: add an `[agent]` section with `command = \"...\"` to `.errand.toml`"
+                            .into(),
+                    )
+                },
+            )?;
         if !self.sandbox.image_exists(&image).await.map_err(RolloutError::Transient)? {
             return Err(RolloutError::Abort(format!(
                 "the sandbox image `{image}` is not on this worker: build or pull it there, or name another `image` in `.errand.toml`"
             )));
         }
 
-        let (mirror, mirror_state) = self
-            .mirrors
-            .sync(&plan.job.repo, plan.clone_url, plan.git_token)
-            .await
-            .map_err(RolloutError::Transient)?;
+        let (mirror, mirror_state) =
+            self.mirrors.sync(&plan.job.repo, plan.clone_url, plan.git_token).await.map_err(RolloutError::Transient)?;
         let workspace = Workspace::create(&self.settings.data_dir, plan.job, self.settings.sandbox_uid)
             .await
             .map_err(RolloutError::Transient)?;
@@ -136,7 +131,11 @@ impl Rollout {
         let mut baseline = Vec::new();
         if plan.config.baseline_checks() {
             for (name, command) in &plan.config.checks {
-                baseline.push(CheckResult::from_report(name, command, steps.run(&format!("baseline-{name}"), command).await?));
+                baseline.push(CheckResult::from_report(
+                    name,
+                    command,
+                    steps.run(&format!("baseline-{name}"), command).await?,
+                ));
             }
         }
 
@@ -147,16 +146,17 @@ impl Rollout {
         let mut checks = Vec::new();
         if agent_end == AgentEnd::Finished {
             for (name, command) in &plan.config.checks {
-                checks.push(CheckResult::from_report(name, command, steps.run(&format!("check-{name}"), command).await?));
+                checks.push(CheckResult::from_report(
+                    name,
+                    command,
+                    steps.run(&format!("check-{name}"), command).await?,
+                ));
             }
         }
 
         let git = self.mirrors.git();
         let title = summary_title(summary.as_deref()).unwrap_or_else(|| format!("errand: {}", plan.job.task.title));
-        let commit = git
-            .commit_all(workspace.repo_dir(), &title)
-            .await
-            .map_err(RolloutError::Transient)?;
+        let commit = git.commit_all(workspace.repo_dir(), &title).await.map_err(RolloutError::Transient)?;
         let diffstat = match &commit {
             Some(_) => git.diffstat(workspace.repo_dir(), &base_commit).await.map_err(RolloutError::Transient)?,
             None => String::new(),

@@ -37,7 +37,9 @@ impl StepReport {
 pub enum AgentEnd {
     /// Exit code 0.
     Finished,
-    Failed { exit_code: i64 },
+    Failed {
+        exit_code: i64,
+    },
     TimedOut,
     OutOfMemory,
     Cancelled,
@@ -102,7 +104,12 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub(super) fn setup_failed(setup: Vec<CheckResult>, base_commit: String, mirror: MirrorState, duration: Duration) -> Self {
+    pub(super) fn setup_failed(
+        setup: Vec<CheckResult>,
+        base_commit: String,
+        mirror: MirrorState,
+        duration: Duration,
+    ) -> Self {
         Self {
             setup,
             baseline: Vec::new(),

@@ -93,11 +93,8 @@ impl Drop for Workspace {
 
 /// The task file: the instruction with its context, for the agent.
 pub fn render_task_file(job: &Job) -> String {
-    let instruction = if job.task.instruction.trim().is_empty() {
-        "Resolve the issue below."
-    } else {
-        job.task.instruction.trim()
-    };
+    let instruction =
+        if job.task.instruction.trim().is_empty() { "Resolve the issue below." } else { job.task.instruction.trim() };
     format!(
         "# Task\n\n{instruction}\n\n## Context\n\n- Repository: {repo}\n- Requested by: @{who}\n- Request: {url}\n\n## Issue: {title}\n\n{body}\n\n## How to answer\n\nChange the files in /workspace (do not commit; errand commits and opens the pull request). Write a summary to the file named by $ERRAND_SUMMARY_FILE: its first line is the title. If the request is a question, change nothing and write the answer there.\n",
         repo = job.repo,

@@ -24,8 +24,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use self::container::{ERRAND_DIR, LABEL_JOB, LABEL_MANAGED, LABEL_STEP, WORKSPACE_DIR};
-pub use self::tail::{TAIL_BYTES, TAIL_LINES};
 use self::tail::OutputTail;
+pub use self::tail::{TAIL_BYTES, TAIL_LINES};
 use crate::job::JobId;
 
 /// How long a killed container may take to stop before the step gives up waiting for it.
@@ -205,12 +205,14 @@ impl Sandbox {
         result
     }
 
-    async fn run_created(&self, id: &str, spec: &StepSpec, cancel: &CancellationToken) -> Result<StepOutput, SandboxError> {
+    async fn run_created(
+        &self,
+        id: &str,
+        spec: &StepSpec,
+        cancel: &CancellationToken,
+    ) -> Result<StepOutput, SandboxError> {
         let started = Instant::now();
-        self.docker
-            .start_container(id, None)
-            .await
-            .map_err(SandboxError::engine("starting the step's container"))?;
+        self.docker.start_container(id, None).await.map_err(SandboxError::engine("starting the step's container"))?;
 
         let mut timed_out = false;
         let mut cancelled = false;
@@ -262,8 +264,7 @@ impl Sandbox {
 
     /// Kills the container and waits (a bounded time) until it has stopped.
     async fn kill(&self, id: &str) -> Result<i64, SandboxError> {
-        match self.docker.kill_container(id, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await
-        {
+        match self.docker.kill_container(id, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await {
             // 409: it stopped on its own in the meantime.
             Err(error) if !is_conflict(&error) => {
                 return Err(SandboxError::engine("killing the step's container")(error));
@@ -326,7 +327,9 @@ async fn remove_container(docker: &Docker, id: &str) {
         Ok(()) => {}
         Err(error) if is_not_found(&error) => {}
         // remove_leftovers picks it up later (a worker calls it before each job).
-        Err(error) => tracing::warn!(container = %id, error = %engine_detail(&error), "could not remove a step's container"),
+        Err(error) => {
+            tracing::warn!(container = %id, error = %engine_detail(&error), "could not remove a step's container")
+        }
     }
 }
 

@@ -98,8 +98,10 @@ impl JobRun<'_> {
             Some(text) => match RepoConfig::parse(&text) {
                 Ok(config) => config,
                 Err(e) => {
-                    let reason =
-                        format!("`{REPO_CONFIG_FILE}` on `{}` is invalid, {e}. Fix it and ask again.", repo.default_branch);
+                    let reason = format!(
+                        "`{REPO_CONFIG_FILE}` on `{}` is invalid, {e}. Fix it and ask again.",
+                        repo.default_branch
+                    );
                     self.tell_failure(&gh, &reason).await?;
                     return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
                 }
@@ -183,7 +185,12 @@ impl JobRun<'_> {
 }
 
 /// Records how the delivery ended in the queue.
-pub(super) async fn settle(worker: &Inner, delivery: &Delivery, ended: Result<Ended, JobError>, stopped: Option<Stopped>) {
+pub(super) async fn settle(
+    worker: &Inner,
+    delivery: &Delivery,
+    ended: Result<Ended, JobError>,
+    stopped: Option<Stopped>,
+) {
     let queue = &worker.queue;
     let id = &delivery.record.job.id;
     let result = match (ended, stopped) {
@@ -202,9 +209,7 @@ pub(super) async fn settle(worker: &Inner, delivery: &Delivery, ended: Result<En
         (Err(JobError::Retry(reason)), None) => {
             let delay = worker.settings.retry_delay * 2u32.saturating_pow(delivery.attempt.saturating_sub(1));
             tracing::warn!(job = %id, reason, ?delay, "job will be retried");
-            let _ = queue
-                .update(id, JobUpdate { error: Some(reason.clone()), ..JobUpdate::default() })
-                .await;
+            let _ = queue.update(id, JobUpdate { error: Some(reason.clone()), ..JobUpdate::default() }).await;
             queue.retry_later(delivery, delay, &reason).await
         }
     };

@@ -156,7 +156,9 @@ async fn keep_lease(queue: Queue, delivery: Delivery, lost: CancellationToken) {
                 return;
             }
             // Redis may be restarting: keep trying until the lease would have run out anyway.
-            Err(e) => tracing::warn!(job = %delivery.record.job.id, error = format!("{e:#}"), "renewing the lease failed"),
+            Err(e) => {
+                tracing::warn!(job = %delivery.record.job.id, error = format!("{e:#}"), "renewing the lease failed")
+            }
         }
     }
 }

@@ -19,7 +19,9 @@ pub async fn sandbox_with_test_image() -> Sandbox {
         .unwrap_or_else(|error| panic!("tests need Docker: start the engine (or set DOCKER_HOST). {error:#}"));
     match sandbox.image_exists(TEST_IMAGE).await {
         Ok(true) => sandbox,
-        Ok(false) => panic!("the image {TEST_IMAGE} is missing: build the test image: deploy/sandbox-test-image/build.sh"),
+        Ok(false) => {
+            panic!("the image {TEST_IMAGE} is missing: build the test image: deploy/sandbox-test-image/build.sh")
+        }
         Err(error) => panic!("tests need Docker: asking the engine for {TEST_IMAGE} failed: {error:#}"),
     }
 }
