@@ -404,7 +404,7 @@ async fn updates_merge_into_the_record_and_keep_large_ids_exact(backend: Backend
 /// Redis only: the queue's connections come back after Redis restarts (empty: it never saves).
 #[tokio::test]
 async fn the_redis_queue_reconnects_after_redis_restarts() {
-    let mut redis = TestRedis::start();
+    let mut redis = TestRedis::start_owned();
     let queue = RedisQueue::connect_with_prefix(
         redis.url(),
         QueueSettings { lease: LONG_LEASE, max_deliveries: 3 },

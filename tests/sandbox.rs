@@ -129,6 +129,22 @@ async fn a_step_reports_its_exit_code_duration_and_output_tail() {
 }
 
 #[tokio::test]
+async fn a_flood_of_output_comes_back_as_a_bounded_tail() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    // 20 MB in one line (the engine splits it into 16 KiB log entries), then a last word.
+    let script = "head -c 20000000 /dev/zero | tr '\\0' x; echo; echo the end";
+
+    let output = run(&sandbox, &step(&job, &dirs, script)).await;
+
+    assert_eq!(output.exit_code, 0);
+    assert!(output.output_tail.len() <= errand::sandbox::TAIL_BYTES, "{} bytes", output.output_tail.len());
+    let tail = &output.output_tail;
+    assert!(tail.starts_with("\u{2026}xxx") && tail.ends_with("xxx\nthe end\n"), "{tail}");
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
 async fn writes_to_the_workspace_land_in_the_host_directory() {
     let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
     let (job, dirs) = (JobId::generate(), Dirs::new());

@@ -35,7 +35,7 @@ chmod 0755 "$CONTEXT/busybox"
 if ! DOCKER_BUILDKIT=0 docker build --quiet --tag "$TAG" "$CONTEXT" >"$CONTEXT.log" 2>&1; then
     cat "$CONTEXT.log" >&2
     rm -f "$CONTEXT.log"
-    echo "build.sh: building $TAG failed" >&2
+    echo "build.sh: building $TAG failed (a busybox that is not statically linked fails here: apt-get install busybox-static)" >&2
     exit 1
 fi
 rm -f "$CONTEXT.log"

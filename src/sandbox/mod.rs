@@ -184,8 +184,8 @@ impl Sandbox {
         })? {
             return Err(SandboxError::ImageMissing { image: spec.image.clone() });
         }
-        let random = JobId::generate();
-        let name = container::container_name(spec, random.short());
+        // The tail of a v7 UUID is random: unique enough for steps that share a job and name.
+        let name = container::container_name(spec, JobId::generate().short());
         let created = self
             .docker
             .create_container(
@@ -218,7 +218,8 @@ impl Sandbox {
         let mut cancelled = false;
         let mut exit = tokio::select! {
             exit = self.wait_for_exit(id) => Some(exit?),
-            () = tokio::time::sleep_until(started + spec.timeout) => { timed_out = true; None }
+            // `sleep` (unlike `started + timeout`) copes with an effectively unlimited timeout.
+            () = tokio::time::sleep(spec.timeout) => { timed_out = true; None }
             () = cancel.cancelled() => { cancelled = true; None }
         };
         if exit.is_none() {

@@ -33,23 +33,42 @@ impl OutputTail {
         self.bytes.extend(chunk);
     }
 
-    /// The last [`TAIL_LINES`] lines as text (invalid UTF-8 replaced). When the front was cut,
-    /// the first, partial line is dropped, so the tail starts at a line boundary.
+    /// The last [`TAIL_LINES`] lines as text (invalid UTF-8 replaced), at most [`TAIL_BYTES`]
+    /// long. When the front was cut mid-line, the text starts with `…`: the end of a very long
+    /// line is usually where its error is, so the partial line is kept rather than dropped.
     pub fn into_text(self) -> String {
-        let bytes = Vec::from(self.bytes);
-        let mut text = String::from_utf8_lossy(&bytes).into_owned();
-        if self.truncated
-            && let Some(newline) = text.find('\n')
-            && newline + 1 < text.len()
-        {
-            text.drain(..=newline);
+        let mut bytes = Vec::from(self.bytes);
+        if self.truncated {
+            // The cut may have split a character; drop its orphaned continuation bytes.
+            let orphans = bytes.iter().take(3).take_while(|&&b| b & 0b1100_0000 == 0b1000_0000).count();
+            bytes.drain(..orphans);
         }
+        let text = String::from_utf8_lossy(&bytes);
         let body = text.strip_suffix('\n').unwrap_or(&text);
-        match body.rmatch_indices('\n').nth(TAIL_LINES - 1) {
-            Some((cut, _)) => text[cut + 1..].to_owned(),
-            None => text,
-        }
+        let tail = match body.rmatch_indices('\n').nth(TAIL_LINES - 1) {
+            // More lines than reported: the first one kept is whole.
+            Some((newline, _)) => text[newline + 1..].to_owned(),
+            None if self.truncated => format!("{CUT_MARKER}{text}"),
+            None => text.into_owned(),
+        };
+        clamp_front(tail)
     }
+}
+
+/// Marks a tail whose first line lost its beginning.
+const CUT_MARKER: &str = "\u{2026}";
+
+/// Cuts `text` to its last [`TAIL_BYTES`] (the marker included): the marker and replaced
+/// invalid bytes can make the text longer than the bytes it came from.
+fn clamp_front(text: String) -> String {
+    if text.len() <= TAIL_BYTES {
+        return text;
+    }
+    let mut start = text.len() - TAIL_BYTES + CUT_MARKER.len();
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("{CUT_MARKER}{}", &text[start..])
 }
 
 #[cfg(test)]
@@ -90,7 +109,7 @@ mod tests {
     }
 
     #[test]
-    fn huge_output_keeps_a_bounded_tail_that_starts_at_a_line() {
+    fn huge_output_keeps_a_bounded_tail_marked_where_it_was_cut() {
         let mut tail = OutputTail::default();
         let line = [b'x'; 999];
         for _ in 0..10_000 {
@@ -101,8 +120,9 @@ mod tests {
         tail.push(b"done\n");
         let text = tail.into_text();
         assert!(text.len() <= TAIL_BYTES);
-        assert!(text.starts_with("xxx"));
-        assert!(text.lines().all(|l| l.len() == 999 || l == "done"), "every line is whole");
+        let mut lines = text.lines();
+        assert!(lines.next().is_some_and(|first| first.starts_with("\u{2026}x") && first.len() < 999 + 3));
+        assert!(lines.all(|l| l.len() == 999 || l == "done"), "all lines but the first are whole");
         assert!(text.ends_with("done\n"));
     }
 
@@ -110,7 +130,25 @@ mod tests {
     fn one_enormous_chunk_is_cut_to_its_end() {
         let mut chunk = vec![b'y'; 3 * TAIL_BYTES];
         chunk.extend_from_slice(b"\nend\n");
-        assert_eq!(tail_of(&[b"before\n", &chunk]), "end\n");
+        let text = tail_of(&[b"before\n", &chunk]);
+        assert!(text.len() <= TAIL_BYTES);
+        assert!(text.starts_with("\u{2026}yyy") && text.ends_with("yyy\nend\n"), "{text}");
+    }
+
+    #[test]
+    fn a_cut_through_a_character_leaves_no_replacement_character() {
+        let mut chunk = "\u{e9}".repeat(TAIL_BYTES);
+        chunk.push('\n');
+        let text = tail_of(&[chunk.as_bytes()]);
+        assert!(text.len() <= TAIL_BYTES);
+        assert!(text.starts_with("\u{2026}\u{e9}") && !text.contains('\u{fffd}'), "{text}");
+    }
+
+    #[test]
+    fn binary_output_stays_within_the_byte_bound() {
+        let text = tail_of(&[&[0xff; 3 * TAIL_BYTES]]);
+        assert!(text.len() <= TAIL_BYTES, "{} bytes", text.len());
+        assert!(text.starts_with('\u{2026}'));
     }
 
     #[test]

@@ -34,6 +34,15 @@ impl TestRedis {
         if let Ok(url) = std::env::var("ERRAND_TEST_REDIS_URL") {
             return Self { url, namespace, server: None };
         }
+        Self::start_owned_with(namespace)
+    }
+
+    /// Always spawns a server of the test's own, for tests that stop or restart it.
+    pub fn start_owned() -> Self {
+        Self::start_owned_with(unique_namespace())
+    }
+
+    fn start_owned_with(namespace: String) -> Self {
         let server = Server::spawn();
         Self { url: format!("redis://127.0.0.1:{}/", server.port), namespace, server: Some(server) }
     }
@@ -61,7 +70,7 @@ impl TestRedis {
 
     fn own_server(&mut self, what: &str) -> &mut Server {
         self.server.as_mut().unwrap_or_else(|| {
-            panic!("cannot {what} a shared Redis: unset ERRAND_TEST_REDIS_URL to let the test own one")
+            panic!("cannot {what} a shared Redis: use TestRedis::start_owned() in tests that stop it")
         })
     }
 }
