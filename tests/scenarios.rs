@@ -5,7 +5,8 @@
 mod support;
 
 use errand::job::JobStatus;
-use support::world::{self, FIXING_AGENT, REPO, World, errand_toml};
+use support::fake_github::AuthKind;
+use support::world::{self, Auth, FIXING_AGENT, REPO, World, errand_toml};
 
 fn pr_body_filters(settings: &mut insta::Settings) {
     settings.add_filter(r"[0-9a-f]{32}", "[job id]");
@@ -214,4 +215,85 @@ async fn no_token_reaches_the_sandbox_or_the_comments() {
     for comment in world.github.comments(REPO, 1) {
         assert!(!comment.body.contains(world::GITHUB_TOKEN), "{}", comment.body);
     }
+}
+
+#[tokio::test]
+async fn in_app_mode_the_job_runs_on_an_installation_token_and_posts_as_the_app() {
+    let queue = errand::queue::Queue::Memory(errand::queue::MemoryQueue::new(errand::queue::QueueSettings {
+        lease: std::time::Duration::from_secs(30),
+        max_deliveries: 3,
+    }));
+    let world = World::start_on(queue, &errand_toml(FIXING_AGENT, "2m"), Auth::App).await;
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    assert_eq!(world.github.pull_requests(REPO).len(), 1);
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert_eq!(tracking.author, support::fake_github::APP_BOT_LOGIN);
+    let requests = world.github.requests();
+    assert!(requests.iter().any(|r| r.path == "/app/installations/42/access_tokens"), "a token was minted");
+    let repo_calls: Vec<_> = requests.iter().filter(|r| r.path.starts_with("/repos/")).collect();
+    assert!(!repo_calls.is_empty());
+    assert!(
+        repo_calls.iter().all(|r| r.auth == AuthKind::Installation { installation_id: 42 }),
+        "every repository call carries the installation token: {:?}",
+        repo_calls.iter().map(|r| (&r.path, &r.auth)).collect::<Vec<_>>()
+    );
+    assert!(world.github.unexpected_requests().is_empty(), "{:?}", world.github.unexpected_requests());
+}
+
+#[tokio::test]
+async fn a_mention_becomes_a_pull_request_on_the_redis_queue_too() {
+    let redis = support::redis::TestRedis::start();
+    let settings = errand::queue::QueueSettings { lease: std::time::Duration::from_secs(30), max_deliveries: 3 };
+    let queue = errand::queue::RedisQueue::connect_with_prefix(redis.url(), settings, redis.namespace())
+        .await
+        .expect("the test Redis answers");
+    let world =
+        World::start_on(errand::queue::Queue::Redis(queue), &errand_toml(FIXING_AGENT, "2m"), Auth::Token).await;
+
+    assert_eq!(world.comment(1, "octocat", "@agent fix this", "delivery-1").await, 202);
+    assert_eq!(world.comment(1, "octocat", "@agent fix this", "delivery-1").await, 200, "a repeated delivery");
+    assert_eq!(world.drain().await, 1);
+
+    assert_eq!(world.github.pull_requests(REPO).len(), 1);
+    let jobs = world.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].status, JobStatus::Succeeded);
+    assert_eq!(jobs[0].deliveries, 1);
+}
+
+#[tokio::test]
+async fn rate_limits_and_lost_answers_on_comments_post_nothing_twice() {
+    let world = World::start(&errand_toml(FIXING_AGENT, "2m")).await;
+    world.github.fail_next("POST", "/repos/acme/calculator/issues/1/comments", 429, 1, false);
+    world.github.fail_next("POST", "/repos/acme/calculator/issues/1/comments", 502, 1, true);
+    world.github.fail_next("PATCH", "/repos/acme/calculator/issues/comments/*", 403, 1, false);
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    let comments = world.github.comments(REPO, 1);
+    assert_eq!(comments.len(), 2, "the request and exactly one tracking comment: {comments:#?}");
+    assert!(comments[1].body.contains("✅ **Done**"), "{}", comments[1].body);
+    assert_eq!(world.github.pull_requests(REPO).len(), 1);
+}
+
+#[tokio::test]
+async fn when_github_stays_down_the_job_is_retried_then_dead_lettered_and_the_requester_told() {
+    let world = World::start(&errand_toml(FIXING_AGENT, "2m")).await;
+    // Every try of three deliveries fails (five tries a delivery), then GitHub is back.
+    world.github.fail_next("GET", "/repos/acme/calculator/collaborators/*/permission", 502, 15, false);
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    assert_eq!(world.drain().await, 4, "three failed deliveries, then the one that gives up");
+
+    assert!(world.github.pull_requests(REPO).is_empty());
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert!(tracking.body.contains("❌ **Failed**: errand tried this job 3 times and gave up"), "{}", tracking.body);
+    assert!(tracking.body.contains("checking the requester's permission"), "{}", tracking.body);
+    let dead = world.queue.dead().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].status, JobStatus::Failed);
 }

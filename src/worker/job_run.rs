@@ -16,6 +16,9 @@ use crate::rollout::{AgentEnd, Plan, RolloutError};
 /// Permissions that may ask errand for work.
 const WRITERS: [&str; 3] = ["admin", "maintain", "write"];
 
+/// The longest wait between two deliveries of a job that keeps hitting passing failures.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+
 /// How a delivery ended, when it ended on its own.
 pub(super) enum Ended {
     /// Terminal, and the requester has been told.
@@ -207,7 +210,8 @@ pub(super) async fn settle(
             queue.retry_later(delivery, Duration::ZERO, "handed back by a stopping worker").await
         }
         (Err(JobError::Retry(reason)), None) => {
-            let delay = worker.settings.retry_delay * 2u32.saturating_pow(delivery.attempt.saturating_sub(1));
+            let delay = (worker.settings.retry_delay * 2u32.saturating_pow(delivery.attempt.saturating_sub(1)))
+                .min(MAX_RETRY_DELAY);
             tracing::warn!(job = %id, reason, ?delay, "job will be retried");
             let _ = queue.update(id, JobUpdate { error: Some(reason.clone()), ..JobUpdate::default() }).await;
             queue.retry_later(delivery, delay, &reason).await

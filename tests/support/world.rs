@@ -16,7 +16,7 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 use super::docker::{TEST_IMAGE, sandbox_with_test_image};
-use super::fake_github::FakeGithub;
+use super::fake_github::{APP_BOT_LOGIN, FakeGithub, TOKEN_BOT_LOGIN, generate_app_private_key_pem};
 use super::signing;
 
 pub const WEBHOOK_SECRET: &str = "scenario-webhook-secret";
@@ -46,6 +46,15 @@ pub fn errand_toml(agent: &str, timeout: &str) -> String {
 /// An agent that fixes the bug and says so.
 pub const FIXING_AGENT: &str = "sed -i 's/\\$1 - \\$2/$1 + $2/' calc.sh && printf 'Make add() add\\n\\nadd() subtracted its arguments; it adds them now.\\n' > \"$ERRAND_SUMMARY_FILE\"";
 
+/// How errand authenticates to the fake GitHub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// A plain token; errand's comments appear as `errand-bot`.
+    Token,
+    /// A GitHub App: an installation token is minted for each job.
+    App,
+}
+
 pub struct World {
     pub github: FakeGithub,
     pub queue: Queue,
@@ -61,10 +70,10 @@ impl World {
     pub async fn start(errand_toml: &str) -> World {
         let queue =
             Queue::Memory(MemoryQueue::new(QueueSettings { lease: Duration::from_secs(30), max_deliveries: 3 }));
-        Self::start_on(queue, errand_toml).await
+        Self::start_on(queue, errand_toml, Auth::Token).await
     }
 
-    pub async fn start_on(queue: Queue, errand_toml: &str) -> World {
+    pub async fn start_on(queue: Queue, errand_toml: &str, auth: Auth) -> World {
         let _ = rustls::crypto::ring::default_provider().install_default();
         sandbox_with_test_image().await;
         let github = FakeGithub::start().await;
@@ -92,17 +101,23 @@ impl World {
             retry_delay: Duration::from_millis(10),
             shutdown_grace: Duration::from_secs(5),
         };
+        let (client_auth, bot_login) = match auth {
+            Auth::Token => (GithubAuth::Token(SecretString::from(GITHUB_TOKEN)), TOKEN_BOT_LOGIN),
+            Auth::App => {
+                let pem = generate_app_private_key_pem();
+                (GithubAuth::App { app_id: 1, private_key_pem: SecretString::from(pem) }, APP_BOT_LOGIN)
+            }
+        };
         let github_args = GithubArgs {
             github_api_url: github.api_url(),
-            github_token: Some(SecretString::from(GITHUB_TOKEN)),
+            github_token: None,
             github_app_id: None,
             github_private_key_file: None,
-            bot_login: Some("errand-bot".into()),
+            bot_login: Some(bot_login.into()),
             mentions: vec!["@agent".into()],
             public_url: None,
         };
-        let client = Github::new(&github.api_url(), GithubAuth::Token(SecretString::from(GITHUB_TOKEN)))
-            .expect("a GitHub client for the fake");
+        let client = Github::new(&github.api_url(), client_auth).expect("a GitHub client for the fake");
         let redactor = Redactor::new([GITHUB_TOKEN.to_owned(), WEBHOOK_SECRET.to_owned()]);
         let worker =
             errand::app::build_worker(&options, &github_args, queue.clone(), client, redactor).await.expect("a worker");
@@ -110,7 +125,7 @@ impl World {
         let settings = IngressSettings {
             webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
             mentions: vec!["@agent".into()],
-            bot_login: Some("errand-bot".into()),
+            bot_login: Some(bot_login.into()),
             api_token: Some(SecretString::from(API_TOKEN)),
             ..IngressSettings::default()
         };
