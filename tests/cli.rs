@@ -1,0 +1,129 @@
+//! The `errand` binary as people run it: its refusal to start without a queue, its `--help`, and
+//! `errand serve --queue memory` answering every GitHub webhook example without a 5xx.
+
+#[path = "support/signing.rs"]
+mod signing;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ERRAND: &str = env!("CARGO_BIN_EXE_errand");
+const SECRET: &str = "cli-webhook-secret";
+const TOKEN: &str = "cli-api-token";
+
+/// `errand` with none of the caller's `ERRAND_*` settings.
+fn errand() -> Command {
+    let mut cmd = Command::new(ERRAND);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ERRAND_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+#[test]
+fn every_subcommand_refuses_to_start_without_a_queue_and_says_how_to_fix_it() {
+    for sub in ["serve", "worker", "all"] {
+        let out = errand().arg(sub).output().expect("errand runs");
+        assert!(!out.status.success(), "{sub} started without a queue");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("ERRAND_REDIS_URL") && stderr.contains("--queue memory"), "{sub}: {stderr}");
+    }
+}
+
+#[test]
+fn help_documents_each_setting_without_showing_secrets() {
+    let out = errand()
+        .args(["all", "--help"])
+        .env("ERRAND_GITHUB_TOKEN", "ghp_mustNotAppearInHelpOutput000000000000")
+        .output()
+        .expect("errand runs");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in
+        ["--listen", "--queue", "--redis-url", "--lease", "--max-deliveries", "--concurrency", "ERRAND_MENTIONS"]
+    {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+    assert!(!help.contains("ghp_mustNotAppearInHelpOutput"), "{help}");
+}
+
+/// Kills the server when the test ends, however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_on_the_memory_queue_answers_every_webhook_example_and_queues_one_job_per_mention() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _server = Server(
+        errand()
+            .args(["serve", "--queue", "memory", "--listen", &format!("127.0.0.1:{port}")])
+            .env("ERRAND_GITHUB_WEBHOOK_SECRET", format!("old-secret,{SECRET}"))
+            .env("ERRAND_API_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("errand serve starts"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "errand serve did not listen within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let post = |event: String, delivery: String, body: Vec<u8>, secret: &'static str| {
+        let http = http.clone();
+        let url = format!("{base}/github/webhook");
+        async move {
+            http.post(url)
+                .header("X-GitHub-Event", event)
+                .header("X-GitHub-Delivery", delivery)
+                .header("X-Hub-Signature-256", signing::github_signature(secret, &body))
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("errand serve answers")
+                .status()
+                .as_u16()
+        }
+    };
+
+    let mut answered = 0;
+    for entry in std::fs::read_dir("tests/data/github/webhooks").unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let event = name.split('.').next().unwrap().to_owned();
+        let status = post(event, format!("fixture-{name}"), std::fs::read(&path).unwrap(), SECRET).await;
+        assert!((200..500).contains(&status), "{name} got {status}");
+        answered += 1;
+    }
+    assert_eq!(answered, 66, "every example was posted");
+
+    let forged = post("issue_comment".into(), "forged".into(), br#"{"action":"created"}"#.to_vec(), "wrong").await;
+    assert_eq!(forged, 401);
+
+    let jobs_before = job_count(&http, &base).await;
+    let mention = std::fs::read_to_string("tests/data/github/webhooks/issue_comment.created.with-organization.json")
+        .unwrap()
+        .replace("\"body\": \"", "\"body\": \"@agent fix this ");
+    assert_eq!(post("issue_comment".into(), "mention-1".into(), mention.clone().into_bytes(), SECRET).await, 202);
+    assert_eq!(post("issue_comment".into(), "mention-1".into(), mention.into_bytes(), SECRET).await, 200);
+    assert_eq!(job_count(&http, &base).await, jobs_before + 1, "one job for the mention, none for the repeat");
+
+    let no_token = http.get(format!("{base}/api/jobs")).send().await.unwrap().status().as_u16();
+    assert_eq!(no_token, 401);
+}
+
+async fn job_count(http: &reqwest::Client, base: &str) -> usize {
+    let jobs: serde_json::Value =
+        http.get(format!("{base}/api/jobs")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    jobs["jobs"].as_array().expect("a job list").len()
+}
