@@ -79,6 +79,24 @@ pub struct Parsed {
     pub command: Result<Command, ParseError>,
 }
 
+/// The answer to `@agent help`.
+pub fn render_help(mention: &str) -> String {
+    format!(
+        "**errand** runs a coding agent on a request and answers with a pull request that carries the evidence (the checks it ran, their exit codes and output).\n\n\
+         - `{mention} <what to do>`: work on this issue; for example `{mention} fix the failing test`. `{mention}` alone works on the issue as written.\n\
+         - `{mention} help`: this message.\n\n\
+         Only people with write access to the repository can start work. The repository's `.errand.toml` (on the default branch) sets the sandbox image, the agent and the checks."
+    )
+}
+
+/// The answer to a command this version of errand knows but does not carry out yet.
+pub fn render_not_available(command: &Command, mention: &str) -> String {
+    format!(
+        "`{mention} {}` is not available in this version of errand yet.\n\nWrite `{mention} help` to see what I can do.",
+        command.name()
+    )
+}
+
 /// The message a user reads when their command cannot be understood. It always ends by saying
 /// how to get help, addressed with the name they used.
 pub fn render_parse_error(error: &ParseError, mention: &str) -> String {

@@ -146,6 +146,17 @@ pub struct Task {
     pub url: String,
 }
 
+/// What a job does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobKind {
+    /// Run the agent on the task.
+    #[default]
+    Task,
+    /// Only answer in the thread (help, a malformed command): no agent, no permission needed.
+    Reply { text: String },
+}
+
 /// The queued unit: one request, as accepted by the ingress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
@@ -159,6 +170,8 @@ pub struct Job {
     pub installation_id: Option<u64>,
     pub task: Task,
     pub reply: ReplyTarget,
+    #[serde(default)]
+    pub kind: JobKind,
 }
 
 /// A job's place in its life, as the job API reports it.

@@ -2,6 +2,7 @@
 //! `errand serve --queue memory` answering every GitHub webhook example without a 5xx.
 
 #[path = "support/signing.rs"]
+#[allow(dead_code, reason = "this test uses only the signature helper")]
 mod signing;
 
 use std::process::{Command, Stdio};

@@ -206,13 +206,14 @@ async fn a_mention_inside_a_code_block_or_quote_starts_no_job() {
 }
 
 #[tokio::test]
-async fn a_malformed_command_starts_no_job_and_says_how_to_get_help() {
+async fn a_malformed_command_queues_a_reply_that_says_how_to_get_help() {
     let ingress = Ingress::start().await;
     let answer = ingress.deliver("issue_comment", "delivery-bad", &issue_comment("@agent --model x fix it")).await;
-    assert_eq!(answer.status, 200, "{:?}", answer.json);
-    let reply = answer.json["reply"].as_str().expect("the message for the requester");
-    assert!(reply.contains("--model") && reply.ends_with("Write `@agent help` to see what I can do."), "{reply}");
-    assert!(ingress.jobs().await.is_empty());
+    assert_eq!(answer.status, 202, "{:?}", answer.json);
+    let jobs = ingress.queue.list(10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    let errand::job::JobKind::Reply { text } = &jobs[0].job.kind else { panic!("a reply job: {:?}", jobs[0].job.kind) };
+    assert!(text.contains("--model") && text.ends_with("Write `@agent help` to see what I can do."), "{text}");
 }
 
 #[tokio::test]

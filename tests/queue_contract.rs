@@ -102,6 +102,7 @@ fn job(n: u64) -> Job {
             url: format!("https://github.com/acme/calculator/issues/{n}#issuecomment-{n}"),
         },
         reply: ReplyTarget::GithubIssue { issue: n, comment_id: 1000 + n },
+        kind: Default::default(),
     }
 }
 

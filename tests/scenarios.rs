@@ -297,3 +297,20 @@ async fn when_github_stays_down_the_job_is_retried_then_dead_lettered_and_the_re
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].status, JobStatus::Failed);
 }
+
+#[tokio::test]
+async fn help_and_a_malformed_command_get_an_answer_in_the_thread_and_run_nothing() {
+    let world = World::start(&errand_toml(FIXING_AGENT, "2m")).await;
+
+    assert_eq!(world.comment(1, "visitor", "@agent help", "delivery-help").await, 202);
+    assert_eq!(world.comment(1, "octocat", "@agent --attemps 3 fix this", "delivery-typo").await, 202);
+    world.drain().await;
+
+    assert!(world.github.pull_requests(REPO).is_empty(), "nothing ran");
+    let replies: Vec<_> = world.github.comments(REPO, 1).into_iter().filter(|c| c.author == "errand-bot").collect();
+    assert_eq!(replies.len(), 2, "{replies:#?}");
+    assert!(replies.iter().any(|c| c.body.starts_with("@visitor **errand** runs a coding agent")), "{replies:#?}");
+    let typo = replies.iter().find(|c| c.body.starts_with("@octocat")).expect("a reply to the typo");
+    assert!(typo.body.contains("I don't know the option `--attemps`"), "{}", typo.body);
+    assert!(typo.body.contains("Write `@agent help` to see what I can do."), "{}", typo.body);
+}

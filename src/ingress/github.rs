@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::command::{self, Command, ParseError};
-use crate::job::{Job, JobId, ReplyTarget, RepoName, Source, Task};
+use crate::job::{Job, JobId, JobKind, ReplyTarget, RepoName, Source, Task};
 
 /// What errand needs to know to read a delivery: the names that summon it and its own login.
 #[derive(Debug, Clone)]
@@ -78,6 +78,15 @@ pub struct Trigger {
 impl Trigger {
     /// The job for a task command. The task's options are not part of a job yet.
     pub fn task_job(&self, instruction: &str) -> Job {
+        self.job(instruction, JobKind::Task)
+    }
+
+    /// A job that only answers in the thread with `text`.
+    pub fn reply_job(&self, text: String) -> Job {
+        self.job("", JobKind::Reply { text })
+    }
+
+    fn job(&self, instruction: &str, kind: JobKind) -> Job {
         Job {
             id: JobId::generate(),
             repo: self.repo.clone(),
@@ -92,6 +101,7 @@ impl Trigger {
                 url: self.comment_url.clone(),
             },
             reply: ReplyTarget::GithubIssue { issue: self.issue, comment_id: self.comment_id },
+            kind,
         }
     }
 }

@@ -110,7 +110,7 @@ pub(super) async fn github_webhook(
         GithubEvent::Ignored(reason) => {
             let reason = reason.describe();
             tracing::debug!(%reason, "delivery ignored");
-            Ok(ignored(&reason, None))
+            Ok(ignored(&reason))
         }
         GithubEvent::Trigger(trigger) => accept_trigger(&state, verified.delivery, &trigger).await,
     }
@@ -121,27 +121,24 @@ async fn accept_trigger(
     delivery: Option<String>,
     trigger: &Trigger,
 ) -> Result<Response, WebhookError> {
-    let instruction = match &trigger.command {
+    // Every command gets an answer in the thread: a task runs the agent; help, a malformed command
+    // and the commands this version does not have yet get a reply, posted by the worker.
+    let job = match &trigger.command {
         // The options (`--attempts`) are parsed but a job cannot carry them yet.
-        Ok(Command::Task { instruction, options: _ }) => instruction,
+        Ok(Command::Task { instruction, options: _ }) => trigger.task_job(instruction),
+        Ok(Command::Help) => trigger.reply_job(command::render_help(&trigger.mention)),
         Ok(other) => {
-            // stop/status/retry/help need the worker or the publisher; not wired yet.
-            let reason = unsupported_command_reason(other);
-            tracing::info!(%reason, repo = %trigger.repo, issue = trigger.issue, "command not handled");
-            return Ok(ignored(&reason, None));
+            tracing::info!(command = other.name(), repo = %trigger.repo, issue = trigger.issue, "command not available");
+            trigger.reply_job(command::render_not_available(other, &trigger.mention))
         }
         Err(error) => {
-            // The reply belongs in the thread; until the publisher can post it (without a slow
-            // call here), it goes into the delivery log for whoever looks.
-            let reply = command::render_parse_error(error, &trigger.mention);
             tracing::info!(%error, repo = %trigger.repo, issue = trigger.issue, "malformed command");
-            return Ok(ignored("malformed command", Some(&reply)));
+            trigger.reply_job(command::render_parse_error(error, &trigger.mention))
         }
     };
     let delivery = delivery
         .filter(|d| d.len() <= MAX_DELIVERY_ID_LEN && d.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or(WebhookError::MissingDelivery)?;
-    let job = trigger.task_job(instruction);
     let job_id = job.id.clone();
     let enqueued = state.0.queue.enqueue(job, &format!("github:{delivery}")).await.map_err(|error| {
         // Issue 5 adds a local spool, so a Redis outage does not lose requests; until then GitHub
@@ -168,15 +165,6 @@ async fn accept_trigger(
 }
 
 /// The answer to a delivery that starts nothing: 200 with the reason (GitHub's delivery log shows it).
-fn ignored(reason: &str, reply: Option<&str>) -> Response {
-    let mut body = json!({ "ignored": reason });
-    if let Some(reply) = reply {
-        body["reply"] = json!(reply);
-    }
-    (StatusCode::OK, Json(body)).into_response()
-}
-
-/// Why a recognised command other than a task does nothing yet.
-fn unsupported_command_reason(command: &Command) -> String {
-    format!("command `{}` is not supported yet", command.name())
+fn ignored(reason: &str) -> Response {
+    (StatusCode::OK, Json(json!({ "ignored": reason }))).into_response()
 }

@@ -69,6 +69,16 @@ impl Publisher {
         Ok(id)
     }
 
+    /// Answers in the thread without running anything (help, a malformed command); once, even if
+    /// the job runs again.
+    pub async fn reply(&self, gh: &RepoClient, record: &JobRecord, text: &str) -> Result<(), ForgeError> {
+        let ReplyTarget::GithubIssue { issue, comment_id } = record.job.reply;
+        gh.react_eyes(comment_id).await?;
+        let marker = tracking_marker(&record.job.id);
+        let body = format!("@{} {}\n{marker}", record.job.requested_by, self.renderer.redactor.redact(text));
+        gh.create_comment_once(issue, &body, &marker).await.map(drop)
+    }
+
     /// Edits the tracking comment to show `progress`, creating it first if needed.
     pub async fn show(&self, gh: &RepoClient, record: &JobRecord, progress: &Progress) -> Result<(), ForgeError> {
         let id = self.acknowledge(gh, record).await?;

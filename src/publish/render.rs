@@ -277,6 +277,7 @@ mod tests {
                 url: "https://github.com/acme/calculator/issues/1#issuecomment-5000000001".into(),
             },
             reply: ReplyTarget::GithubIssue { issue: 1, comment_id: 5_000_000_001 },
+            kind: Default::default(),
         }
     }
 

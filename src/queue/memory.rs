@@ -325,6 +325,7 @@ mod tests {
             installation_id: None,
             task: Task { instruction: "fix it".into(), title: "Bug".into(), body: String::new(), url: String::new() },
             reply: ReplyTarget::GithubIssue { issue: 1, comment_id: 2 },
+            kind: Default::default(),
         }
     }
 

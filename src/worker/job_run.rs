@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::Inner;
 use crate::config::{REPO_CONFIG_FILE, RepoConfig};
 use crate::forge::{ForgeError, RepoClient};
-use crate::job::{JobRecord, JobStatus, JobUpdate, ReplyTarget};
+use crate::job::{JobKind, JobRecord, JobStatus, JobUpdate, ReplyTarget};
 use crate::publish::Progress;
 use crate::queue::Delivery;
 use crate::rollout::{AgentEnd, Plan, RolloutError};
@@ -73,6 +73,10 @@ impl JobRun<'_> {
             );
             self.tell_failure(&gh, &reason).await?;
             return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
+        }
+        if let JobKind::Reply { text } = &job.kind {
+            w.publisher.reply(&gh, self.record(), text).await?;
+            return Ok(Ended::Done { status: JobStatus::Succeeded, error: None });
         }
         w.publisher.acknowledge(&gh, self.record()).await?;
         // A job reclaimed from a dead worker may have left its container behind.
