@@ -11,12 +11,12 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use self::outcome::{AgentEnd, CheckResult, Outcome, StepReport};
+pub use self::outcome::{AgentEnd, CheckResult, Outcome, StepReport, skipped_for_time};
 use self::workspace::Workspace;
 use crate::config::{NetworkPolicy, RepoConfig, Resources};
 use crate::forge::git::MirrorCache;
 use crate::job::Job;
-use crate::sandbox::{Limits, Sandbox, SandboxError, StepOutput, StepSpec};
+use crate::sandbox::{Limits, Sandbox, SandboxError, StepSpec};
 
 /// Where the task and the summary live inside the sandbox (a bind mount beside /workspace, so
 /// they never show up in the diff).
@@ -194,7 +194,7 @@ impl Steps<'_> {
     async fn run(&self, step: &str, script: &str) -> Result<StepReport, RolloutError> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Ok(StepReport::skipped_for_time());
+            return Ok(skipped_for_time());
         }
         let settings = &self.rollout.settings;
         let limits = lowered_limits(&self.plan.config.resources, &settings.limits);
@@ -228,7 +228,7 @@ impl Steps<'_> {
                     took = ?output.duration,
                     "step finished"
                 );
-                Ok(StepReport::from(output))
+                Ok(output)
             }
             Err(SandboxError::ImageMissing { image }) => Err(RolloutError::Abort(format!(
                 "the sandbox image `{image}` is not on this worker: build or pull it there"
@@ -252,19 +252,6 @@ pub fn summary_title(summary: Option<&str>) -> Option<String> {
     let line = summary?.lines().map(str::trim).find(|l| !l.is_empty())?;
     let line = line.trim_start_matches('#').trim();
     (!line.is_empty()).then(|| line.chars().take(120).collect())
-}
-
-impl From<StepOutput> for StepReport {
-    fn from(o: StepOutput) -> Self {
-        Self {
-            exit_code: o.exit_code,
-            duration: o.duration,
-            output_tail: o.output_tail,
-            timed_out: o.timed_out,
-            oom_killed: o.oom_killed,
-            cancelled: o.cancelled,
-        }
-    }
 }
 
 /// The worker's limits, lowered (never raised) by what the repository asks for.

@@ -6,29 +6,18 @@ use std::time::Duration;
 use super::workspace::Workspace;
 use crate::forge::git::MirrorState;
 
-/// One sandbox step as it ran.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepReport {
-    pub exit_code: i64,
-    pub duration: Duration,
-    /// The last lines of its output (not yet redacted).
-    pub output_tail: String,
-    pub timed_out: bool,
-    pub oom_killed: bool,
-    pub cancelled: bool,
-}
+/// One sandbox step as it ran: the sandbox's own account of it.
+pub use crate::sandbox::StepOutput as StepReport;
 
-impl StepReport {
-    /// A step that never started because the attempt's time had run out.
-    pub fn skipped_for_time() -> Self {
-        Self {
-            exit_code: -1,
-            duration: Duration::ZERO,
-            output_tail: String::new(),
-            timed_out: true,
-            oom_killed: false,
-            cancelled: false,
-        }
+/// A step that never started because the attempt's time had run out.
+pub fn skipped_for_time() -> StepReport {
+    StepReport {
+        exit_code: -1,
+        duration: Duration::ZERO,
+        output_tail: String::new(),
+        timed_out: true,
+        oom_killed: false,
+        cancelled: false,
     }
 }
 

@@ -66,7 +66,7 @@ pub struct StepSpec {
 }
 
 /// How a step ended.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepOutput {
     /// The script's exit code; 137 when it was killed (timeout, cancellation, out of memory).
     pub exit_code: i64,

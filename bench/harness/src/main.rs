@@ -1,0 +1,270 @@
+//! Benchmark harness for errand's queue and rollout start, calling errand's public library API.
+//!
+//! - `queue REDIS_URL NAMESPACE N CLAIMERS`: starts CLAIMERS claim→finish loops, enqueues N no-op
+//!   jobs one after the other, waits until every job is finished; prints one JSON line.
+//! - `rollout ORIGIN_URL DATA_DIR IMAGE MODE` (MODE `warm` or `cold`): from "job claimed" to the
+//!   agent's first output: `MirrorCache::sync`, `Git::workspace_from_mirror`, the task file, the
+//!   hand-over to the sandbox uid (as root), `Sandbox::run_step`. Prints one JSON line.
+//! - `rollout-mem ORIGIN_URL DATA_DIR IMAGE K`: K warm rollouts at once, sampling this process's
+//!   VmRSS; prints one JSON line.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use errand::forge::git::{CommitAuthor, Git, MirrorCache};
+use errand::job::{Job, JobId, JobKind, JobStatus, RepoName, ReplyTarget, Source, Task};
+use errand::queue::{QueueSettings, RedisQueue};
+use errand::sandbox::{Limits, Sandbox, StepSpec};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).cloned().with_context(|| format!("missing argument {i}: see the source"));
+    match args.first().map(String::as_str) {
+        Some("queue") => queue(&arg(1)?, &arg(2)?, arg(3)?.parse()?, arg(4)?.parse()?).await,
+        Some("rollout") => {
+            let r = Rig::new(&arg(1)?, &arg(2)?, &arg(3)?).await?;
+            let mode = arg(4)?;
+            if mode == "cold" {
+                let _ = std::fs::remove_dir_all(r.data_dir.join("mirrors"));
+            }
+            let m = r.start(&mode, "echo agent-up; adjtimex | grep tv_").await?;
+            println!("{m}");
+            Ok(())
+        }
+        Some("rollout-mem") => rollout_mem(&arg(1)?, &arg(2)?, &arg(3)?, arg(4)?.parse()?).await,
+        _ => bail!("usage: harness queue|rollout|rollout-mem ..."),
+    }
+}
+
+fn noop_job(n: usize) -> Result<Job> {
+    Ok(Job {
+        id: JobId::generate(),
+        repo: RepoName::new("bench", "noop")?,
+        source: Source::Api,
+        requested_by: "bench".into(),
+        created_at: chrono::Utc::now(),
+        installation_id: None,
+        task: Task {
+            instruction: format!("no-op {n}"),
+            title: "no-op".into(),
+            body: String::new(),
+            url: String::new(),
+        },
+        reply: ReplyTarget::GithubIssue { issue: 1, comment_id: n as u64 },
+        kind: JobKind::Task,
+    })
+}
+
+async fn queue(url: &str, namespace: &str, n: usize, claimers: usize) -> Result<()> {
+    let settings = QueueSettings { lease: Duration::from_secs(60), max_deliveries: 3 };
+    let queue = RedisQueue::connect_with_prefix(url, settings, namespace).await?;
+    let done = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..claimers {
+        let (queue, done, stop) = (queue.clone(), done.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let name = format!("bench-{w}");
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(delivery) = queue.claim(&name, Duration::from_millis(100)).await? {
+                    queue.finish(&delivery, JobStatus::Succeeded, None).await?;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    // Let every claimer reach its blocking read, as long-running workers would be.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    for i in 0..n {
+        queue.enqueue(noop_job(i)?, &format!("bench:{namespace}:{i}")).await?;
+    }
+    let enqueued = started.elapsed();
+    while done.load(Ordering::Relaxed) < n {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let total = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await??;
+    }
+    let outstanding = queue.outstanding().await?;
+    println!(
+        "{}",
+        json!({
+            "n": n, "claimers": claimers, "enqueue_s": enqueued.as_secs_f64(), "total_s": total.as_secs_f64(),
+            "jobs_per_s": n as f64 / total.as_secs_f64(), "finished": done.load(Ordering::Relaxed),
+            "outstanding": outstanding,
+        })
+    );
+    Ok(())
+}
+
+struct Rig {
+    origin: String,
+    data_dir: PathBuf,
+    image: String,
+    sandbox: Sandbox,
+    mirrors: MirrorCache,
+    uid: u32,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+fn own_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+}
+
+impl Rig {
+    async fn new(origin: &str, data_dir: &str, image: &str) -> Result<Self> {
+        let data_dir = PathBuf::from(data_dir);
+        std::fs::create_dir_all(&data_dir)?;
+        let git = Git::new(CommitAuthor { name: "errand".into(), email: "errand@localhost".into() });
+        let me = own_uid();
+        Ok(Self {
+            origin: origin.to_owned(),
+            mirrors: MirrorCache::new(data_dir.join("mirrors"), git),
+            data_dir,
+            image: image.to_owned(),
+            sandbox: Sandbox::connect().await?,
+            // As the worker does: its own uid, or 10001 when it runs as root.
+            uid: if me == 0 { 10001 } else { me },
+        })
+    }
+
+    /// One rollout start, from "job claimed" to the agent's first output (its own clock stamp).
+    async fn start(&self, mode: &str, script: &str) -> Result<serde_json::Value> {
+        let job = noop_job(0)?;
+        let t0 = Instant::now();
+        let wall0 = unix_now();
+        let (mirror, state) = self.mirrors.sync(&RepoName::new("bench", "big")?, &self.origin, None).await?;
+        let synced = t0.elapsed();
+        // The worker's Workspace::create: fresh directories per job.
+        let root = self.data_dir.join("work").join(job.id.as_str());
+        let (repo, errand_dir) = (root.join("repo"), root.join("errand"));
+        tokio::fs::create_dir_all(&errand_dir).await?;
+        self.mirrors.git().workspace_from_mirror(&mirror, "main", &repo).await?;
+        tokio::fs::write(errand_dir.join("task.md"), format!("# Task\n\n{}\n", job.task.instruction)).await?;
+        let cloned = t0.elapsed();
+        hand_to_sandbox(&repo, &errand_dir, self.uid).await?;
+        let chowned = t0.elapsed();
+        let spec = StepSpec {
+            job: job.id.clone(),
+            step: "agent".into(),
+            image: self.image.clone(),
+            script: script.into(),
+            workspace: repo.clone(),
+            errand_dir: errand_dir.clone(),
+            env: vec![
+                ("ERRAND_TASK".into(), job.task.instruction.clone()),
+                ("ERRAND_TASK_FILE".into(), "/errand/task.md".into()),
+                ("ERRAND_SUMMARY_FILE".into(), "/errand/summary.md".into()),
+                ("ERRAND_JOB_ID".into(), job.id.to_string()),
+                ("ERRAND_REPO".into(), job.repo.to_string()),
+                ("HOME".into(), "/tmp".into()),
+            ],
+            user: format!("{0}:{0}", self.uid),
+            network: false,
+            limits: Limits { memory_bytes: 4096 << 20, nano_cpus: 2_000_000_000, pids: 512 },
+            timeout: Duration::from_secs(120),
+        };
+        let output = self.sandbox.run_step(&spec, &CancellationToken::new()).await?;
+        let returned = t0.elapsed();
+        let stamp = parse_adjtimex(&output.output_tail);
+        let _ = tokio::fs::remove_dir_all(&root).await;
+        if output.exit_code != 0 || !output.output_tail.contains("agent-up") {
+            bail!("the agent step failed: exit {} output {:?}", output.exit_code, output.output_tail);
+        }
+        Ok(json!({
+            "mode": mode,
+            "mirror": format!("{state:?}"),
+            "first_output_s": stamp.map(|s| s - wall0),
+            "step_returned_s": returned.as_secs_f64(),
+            "sync_s": synced.as_secs_f64(),
+            "workspace_s": (cloned - synced).as_secs_f64(),
+            "chown_s": (chowned - cloned).as_secs_f64(),
+            "step_s": (returned - chowned).as_secs_f64(),
+        }))
+    }
+}
+
+/// The same hand-over as errand's (private) `Workspace::hand_to_sandbox`: as root, the
+/// repository's files (not `.git`) and errand's directory go to the sandbox uid.
+async fn hand_to_sandbox(repo: &Path, errand: &Path, uid: u32) -> Result<()> {
+    let (repo, errand) = (repo.to_owned(), errand.to_owned());
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        if own_uid() != 0 || uid == 0 {
+            return Ok(());
+        }
+        let entries = walkdir::WalkDir::new(&repo)
+            .into_iter()
+            .filter_entry(|e| e.file_name() != ".git" || e.depth() == 0)
+            .chain(walkdir::WalkDir::new(&errand));
+        for entry in entries {
+            let entry = entry?;
+            std::os::unix::fs::lchown(entry.path(), Some(uid), Some(uid))?;
+        }
+        Ok(())
+    })
+    .await?
+}
+
+/// `adjtimex` prints `time.tv_sec: S` and `time.tv_usec: U` (busybox has no `date +%N`).
+fn parse_adjtimex(output: &str) -> Option<f64> {
+    let field = |name: &str| {
+        output.lines().find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().parse::<f64>().ok()))?
+    };
+    Some(field("time.tv_sec:")? + field("time.tv_usec:")? / 1e6)
+}
+
+fn vm_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+async fn rollout_mem(origin: &str, data_dir: &str, image: &str, k: usize) -> Result<()> {
+    let rig = Arc::new(Rig::new(origin, data_dir, image).await?);
+    // Warm the mirror first, and let the process settle.
+    rig.start("warm", "true; echo agent-up").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = vm_rss_kib();
+    let peak = Arc::new(AtomicUsize::new(idle as usize));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, stop) = (peak.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(vm_rss_kib() as usize, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let mut runs = Vec::new();
+    for _ in 0..k {
+        let rig = rig.clone();
+        runs.push(tokio::spawn(async move { rig.start("warm", "echo agent-up; sleep 2").await }));
+    }
+    for r in runs {
+        r.await??;
+    }
+    stop.store(true, Ordering::Relaxed);
+    sampler.await?;
+    let peak = peak.load(Ordering::Relaxed) as u64;
+    println!("{}", json!({"k": k, "idle_kib": idle, "peak_kib": peak, "per_rollout_kib": (peak.saturating_sub(idle)) / k.max(1) as u64}));
+    Ok(())
+}
