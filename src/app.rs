@@ -8,11 +8,13 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{AllArgs, GithubArgs, IngressArgs, QueueArgs, QueueKind, ServeArgs, WorkerArgs, WorkerOptions};
+use crate::config::{
+    AllArgs, GithubArgs, IngressArgs, JobsAction, JobsArgs, QueueArgs, QueueKind, ServeArgs, WorkerArgs, WorkerOptions,
+};
 use crate::forge::git::{CommitAuthor, Git, MirrorCache};
 use crate::forge::{Github, GithubAuth};
 use crate::ingress::{self, IngressSettings};
-use crate::job::JobId;
+use crate::job::{JobId, JobRecord};
 use crate::publish::{Publisher, Redactor, Renderer};
 use crate::queue::{MemoryQueue, Queue, QueueSettings, RedisQueue};
 use crate::rollout::{Rollout, RolloutSettings};
@@ -247,4 +249,54 @@ pub async fn all(args: AllArgs) -> Result<()> {
     shutdown.cancel();
     worker_task.await.context("the worker task panicked")??;
     served
+}
+
+/// `errand jobs`: what an operator needs to see and repair in the queue.
+pub async fn jobs(args: JobsArgs) -> Result<()> {
+    if args.queue.queue == QueueKind::Memory {
+        bail!("`errand jobs` reads a shared queue: give it ERRAND_REDIS_URL (a memory queue lives inside one process)");
+    }
+    let queue = open_queue(&args.queue).await?;
+    match args.action {
+        JobsAction::List { limit } => print_jobs(&queue.list(limit).await?, args.json),
+        JobsAction::Dead => print_jobs(&queue.dead().await?, args.json),
+        JobsAction::Requeue { id } => {
+            let id: JobId = id.parse().context("reading the job id")?;
+            if !queue.requeue_dead(&id).await? {
+                bail!("job {id} is not in the dead letter (see `errand jobs dead`)");
+            }
+            println!("re-queued {id}");
+            Ok(())
+        }
+    }
+}
+
+fn print_jobs(jobs: &[JobRecord], json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "jobs": jobs }))?);
+        return Ok(());
+    }
+    for r in jobs {
+        let status = serde_json::to_value(r.status)?;
+        println!(
+            "{}  {:<9}  {}  #{}  @{}  {}  deliveries={}{}",
+            r.job.id,
+            status.as_str().unwrap_or_default(),
+            r.job.repo,
+            match r.job.reply {
+                crate::job::ReplyTarget::GithubIssue { issue, .. } => issue,
+            },
+            r.job.requested_by,
+            r.job.created_at.format("%Y-%m-%d %H:%M:%S"),
+            r.deliveries,
+            r.error
+                .as_deref()
+                .map(|e| format!("  error: {}", e.lines().next().unwrap_or_default()))
+                .unwrap_or_default(),
+        );
+    }
+    if jobs.is_empty() {
+        println!("no jobs");
+    }
+    Ok(())
 }

@@ -27,6 +27,36 @@ pub enum CliCommand {
     Worker(WorkerArgs),
     /// Run the ingress and a worker in one process (small installs, the demo).
     All(AllArgs),
+    /// Look into the queue: recent jobs, dead-lettered jobs; re-queue a dead job.
+    Jobs(JobsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    pub action: JobsAction,
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Print JSON records instead of one line per job.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum JobsAction {
+    /// Recent jobs of every status, newest first.
+    List {
+        /// How many jobs to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Dead-lettered jobs (failed after `--max-deliveries`), newest first.
+    Dead,
+    /// Put a dead job back in the queue with a fresh delivery count.
+    Requeue {
+        /// The job's id, as `errand jobs dead` shows it.
+        id: String,
+    },
 }
 
 /// Which queue implementation to run on.

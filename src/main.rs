@@ -18,6 +18,7 @@ async fn main() -> std::process::ExitCode {
         CliCommand::Serve(args) => errand::app::serve(args).await,
         CliCommand::Worker(args) => errand::app::worker(args).await,
         CliCommand::All(args) => errand::app::all(args).await,
+        CliCommand::Jobs(args) => errand::app::jobs(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

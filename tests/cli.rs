@@ -128,3 +128,48 @@ async fn job_count(http: &reqwest::Client, base: &str) -> usize {
         http.get(format!("{base}/api/jobs")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
     jobs["jobs"].as_array().expect("a job list").len()
 }
+
+#[path = "support/redis.rs"]
+#[allow(dead_code, reason = "this test uses only an owned Redis")]
+mod redis_support;
+
+#[tokio::test]
+async fn an_operator_lists_dead_jobs_and_requeues_one() {
+    use errand::job::{Job, JobId, JobStatus, ReplyTarget, Source, Task};
+    use errand::queue::{Queue, QueueSettings, RedisQueue};
+
+    let redis = redis_support::TestRedis::start_owned();
+    let settings = QueueSettings { lease: Duration::from_secs(30), max_deliveries: 1 };
+    let queue = Queue::Redis(RedisQueue::connect(redis.url(), settings).await.expect("the test Redis"));
+    let job = Job {
+        id: JobId::generate(),
+        repo: "acme/calculator".parse().unwrap(),
+        source: Source::GithubIssueComment,
+        requested_by: "octocat".into(),
+        created_at: chrono::Utc::now(),
+        installation_id: None,
+        task: Task { instruction: "fix this".into(), title: "t".into(), body: String::new(), url: String::new() },
+        reply: ReplyTarget::GithubIssue { issue: 7, comment_id: 1 },
+        kind: Default::default(),
+    };
+    let id = job.id.clone();
+    queue.enqueue(job, "cli-dead-1").await.unwrap();
+    let delivery = queue.claim("w", Duration::from_secs(1)).await.unwrap().expect("the job");
+    queue.dead_letter(&delivery, "GitHub kept failing").await.unwrap();
+
+    let jobs = |args: &[&str]| errand().arg("jobs").args(args).env("ERRAND_REDIS_URL", redis.url()).output().unwrap();
+    let dead = jobs(&["dead"]);
+    let listed = String::from_utf8_lossy(&dead.stdout);
+    assert!(dead.status.success(), "{}", String::from_utf8_lossy(&dead.stderr));
+    assert!(listed.contains(id.as_str()) && listed.contains("error: GitHub kept failing"), "{listed}");
+
+    let requeued = jobs(&["requeue", id.as_str()]);
+    assert!(requeued.status.success(), "{}", String::from_utf8_lossy(&requeued.stderr));
+    assert_eq!(queue.get(&id).await.unwrap().expect("the record").status, JobStatus::Queued);
+    assert!(queue.dead().await.unwrap().is_empty());
+    assert_eq!(queue.claim("w2", Duration::from_secs(1)).await.unwrap().map(|d| d.attempt), Some(1));
+
+    let again = jobs(&["requeue", id.as_str()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not in the dead letter"));
+}

@@ -139,6 +139,44 @@ pub struct RecordedRequest {
     pub matched: bool,
 }
 
+/// A request held by [`FakeGithub::hold_next`]; dropping it answers the request `503` without
+/// carrying it out.
+pub struct Hold {
+    arrived: tokio::sync::watch::Receiver<bool>,
+    release: Option<tokio::sync::oneshot::Sender<()>>,
+    what: String,
+}
+
+impl Hold {
+    /// Whether the held request has arrived (and is waiting).
+    pub fn has_arrived(&self) -> bool {
+        *self.arrived.borrow()
+    }
+
+    /// Waits until the held request arrives; panics after `timeout`, saying which request.
+    pub async fn arrived(&mut self, timeout: std::time::Duration) {
+        let what = self.what.clone();
+        match tokio::time::timeout(timeout, self.arrived.wait_for(|arrived| *arrived)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => panic!("the fake GitHub stopped before the held request {what} arrived"),
+            Err(_) => panic!("the held request {what} did not arrive within {timeout:?}"),
+        }
+    }
+
+    /// Lets the held request be carried out and answered as usual.
+    pub fn release(mut self) {
+        if let Some(release) = self.release.take() {
+            let _ = release.send(());
+        }
+    }
+}
+
+impl std::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hold").field("what", &self.what).field("arrived", &self.has_arrived()).finish()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The handle
 // ---------------------------------------------------------------------------------------------
@@ -321,6 +359,25 @@ impl FakeGithub {
         });
     }
 
+    /// Holds the next request whose method is `method` (or `*`), whose path matches
+    /// `path_pattern` (as in [`FakeGithub::fail_next`]) and whose body contains `body_contains`
+    /// (if given): it waits, not yet carried out, until the test calls [`Hold::release`] (then it
+    /// is carried out and answered as usual) or drops the [`Hold`] (then it is answered `503`
+    /// without effect, as if the server never got to it). Lets a test act while that request is
+    /// in flight, e.g. kill the process that made it.
+    pub fn hold_next(&self, method: &str, path_pattern: &str, body_contains: Option<&str>) -> Hold {
+        let (arrived_tx, arrived) = tokio::sync::watch::channel(false);
+        let (release, released) = tokio::sync::oneshot::channel();
+        self.world().holds.push(PendingHold {
+            method: method.to_uppercase(),
+            pattern: path_pattern.to_owned(),
+            body_contains: body_contains.map(str::to_owned),
+            arrived: arrived_tx,
+            released,
+        });
+        Hold { arrived, release: Some(release), what: format!("{method} {path_pattern}") }
+    }
+
     /// Whether a plain token is refused what only a GitHub App may do (check runs), as on
     /// GitHub. On by default.
     pub fn set_token_mode_restrictions(&self, on: bool) {
@@ -441,6 +498,7 @@ struct World {
     installation_tokens: HashMap<String, (u64, chrono::DateTime<chrono::Utc>)>,
     token_mode_restrictions: bool,
     faults: Vec<Fault>,
+    holds: Vec<PendingHold>,
     requests: Vec<RecordedRequest>,
 }
 
@@ -539,6 +597,23 @@ struct Fault {
     after_effect: bool,
 }
 
+/// The world's side of a [`Hold`].
+struct PendingHold {
+    method: String,
+    pattern: String,
+    body_contains: Option<String>,
+    arrived: tokio::sync::watch::Sender<bool>,
+    released: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl PendingHold {
+    fn matches(&self, method: &str, path: &str, body: &[u8]) -> bool {
+        (self.method == "*" || self.method == method)
+            && path_matches(&self.pattern, path)
+            && self.body_contains.as_ref().is_none_or(|needle| String::from_utf8_lossy(body).contains(needle.as_str()))
+    }
+}
+
 impl Fault {
     fn matches(&self, method: &str, path: &str) -> bool {
         self.remaining > 0 && (self.method == "*" || self.method == method) && path_matches(&self.pattern, path)
@@ -596,6 +671,7 @@ impl World {
             installation_tokens: HashMap::new(),
             token_mode_restrictions: true,
             faults: Vec::new(),
+            holds: Vec::new(),
             requests: Vec::new(),
         }
     }
@@ -1091,6 +1167,17 @@ async fn serve_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let held = {
+        let mut world = world.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let at = world.holds.iter().position(|hold| hold.matches(method.as_str(), uri.path(), &body));
+        at.map(|at| world.holds.remove(at))
+    };
+    if let Some(hold) = held {
+        hold.arrived.send_replace(true);
+        if hold.released.await.is_err() {
+            return Reply::error(503, "Service Unavailable (held by the test, then dropped)", "").into_response();
+        }
+    }
     let answer = tokio::task::spawn_blocking(move || {
         let mut world = world.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         world.answer(&method, &uri, &headers, &body)
