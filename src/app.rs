@@ -14,7 +14,7 @@ use crate::config::{
 use crate::forge::git::{CommitAuthor, Git, MirrorCache};
 use crate::forge::{Github, GithubAuth};
 use crate::ingress::{self, IngressSettings};
-use crate::job::{JobId, JobRecord};
+use crate::job::{JobId, JobKind, JobRecord};
 use crate::publish::{Publisher, Redactor, Renderer};
 use crate::queue::{MemoryQueue, Queue, QueueSettings, RedisQueue};
 use crate::rollout::{Rollout, RolloutSettings};
@@ -148,6 +148,10 @@ pub async fn acknowledge_accepted_jobs(
         let (queue, github, publisher) = (queue.clone(), github.clone(), publisher.clone());
         tokio::spawn(async move {
             let Ok(Some(record)) = queue.get(&id).await else { return };
+            if record.job.kind != JobKind::Task {
+                // A reply is the whole answer; the worker posts it.
+                return;
+            }
             let acked = async {
                 let gh = github.for_repo(&record.job.repo, record.job.installation_id).await?;
                 publisher.acknowledge(&gh, &record).await

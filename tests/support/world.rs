@@ -9,7 +9,7 @@ use errand::config::{GithubArgs, WorkerOptions};
 use errand::forge::{Github, GithubAuth};
 use errand::ingress::{self, IngressSettings};
 use errand::job::JobRecord;
-use errand::publish::Redactor;
+use errand::publish::{Publisher, Redactor, Renderer};
 use errand::queue::{MemoryQueue, Queue, QueueSettings};
 use errand::worker::Worker;
 use secrecy::SecretString;
@@ -119,6 +119,7 @@ impl World {
         };
         let client = Github::new(&github.api_url(), client_auth).expect("a GitHub client for the fake");
         let redactor = Redactor::new([GITHUB_TOKEN.to_owned(), WEBHOOK_SECRET.to_owned()]);
+        let client_for_acks = client.clone();
         let worker =
             errand::app::build_worker(&options, &github_args, queue.clone(), client, redactor).await.expect("a worker");
 
@@ -132,7 +133,17 @@ impl World {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
         let ingress_url = format!("http://{}", listener.local_addr().expect("its address"));
         let shutdown = CancellationToken::new();
-        let router = ingress::router(Arc::new(settings), queue.clone(), None);
+        // As in production, the ingress hands accepted jobs to an acknowledger that posts 👀 and
+        // the tracking comment, racing the worker that claims the same job.
+        let (acks, accepted) = tokio::sync::mpsc::channel(64);
+        let renderer = Renderer { mention: "@agent".into(), public_url: None, redactor: Redactor::default() };
+        tokio::spawn(errand::app::acknowledge_accepted_jobs(
+            accepted,
+            queue.clone(),
+            client_for_acks,
+            Publisher::new(renderer, queue.clone()),
+        ));
+        let router = ingress::router(Arc::new(settings), queue.clone(), Some(acks));
         let stop = shutdown.clone();
         tokio::spawn(async move { ingress::serve(listener, router, async move { stop.cancelled().await }).await });
         World { github, queue, worker, ingress_url, http: reqwest::Client::new(), shutdown, _data: data }
