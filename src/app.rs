@@ -13,7 +13,7 @@ use crate::config::{
 };
 use crate::forge::git::{CommitAuthor, Git, MirrorCache};
 use crate::forge::{Github, GithubAuth};
-use crate::ingress::{self, IngressSettings};
+use crate::ingress::{self, IngressSettings, RateLimits};
 use crate::job::{JobId, JobKind, JobRecord};
 use crate::publish::{Publisher, Redactor, Renderer};
 use crate::queue::{MemoryQueue, Queue, QueueSettings, RedisQueue};
@@ -85,6 +85,14 @@ fn ingress_settings(ingress: &IngressArgs, github: &GithubArgs) -> Result<Ingres
         mentions: github.mentions.clone(),
         bot_login: github.bot_login.clone(),
         api_token: ingress.api_token.clone(),
+        spool_dir: ingress.spool_dir.clone(),
+        spool_max_jobs: ingress.spool_max_jobs,
+        spool_max_bytes: ingress.spool_max_bytes,
+        rate_limits: RateLimits {
+            per_requester: (ingress.rate_limit_requester > 0).then_some(ingress.rate_limit_requester),
+            per_repository: (ingress.rate_limit_repository > 0).then_some(ingress.rate_limit_repository),
+            ..RateLimits::default()
+        },
         ..IngressSettings::default()
     })
 }

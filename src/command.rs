@@ -124,7 +124,7 @@ pub fn parse_comment(body: &str, mentions: &[String]) -> Vec<Parsed> {
     }
     let masked = mask_html_comments(body);
     let mut found = Vec::new();
-    for paragraph in paragraphs(&masked) {
+    for paragraph in paragraphs(&masked, body) {
         let masked_paragraph = mask_code_spans(&masked[paragraph.clone()]);
         let Some((at, name)) = first_mention(&masked_paragraph, &names) else {
             continue;
@@ -324,7 +324,10 @@ enum Line {
 
 /// The byte ranges (into `body`) of the prose paragraphs: lines that are not in a fenced code
 /// block or a quote, grouped until a blank line, a fence, a quote, a list item or a heading.
-fn paragraphs(body: &str) -> Vec<Range<usize>> {
+/// `body` has its HTML comments masked; `original` is the same text unmasked: a line that only
+/// the masking made blank is hidden, not blank, so a comment inside a quote does not end the quote
+/// (`> <!--\n> \n> --> @agent fix` stays quoted).
+fn paragraphs(body: &str, original: &str) -> Vec<Range<usize>> {
     let mut found = Vec::new();
     let mut current: Option<Range<usize>> = None;
     let mut fence: Option<(u8, usize)> = None;
@@ -335,7 +338,11 @@ fn paragraphs(body: &str) -> Vec<Range<usize>> {
         offset += raw.len();
         let line = raw.trim_end_matches(['\n', '\r']);
         let end = start + line.len();
-        let kind = classify(line, &mut fence, &mut in_quote);
+        let kind = if line.trim().is_empty() && !original[start..end].trim().is_empty() {
+            Line::Hidden
+        } else {
+            classify(line, &mut fence, &mut in_quote)
+        };
         match kind {
             Line::Text if current.is_some() => {
                 if let Some(paragraph) = current.as_mut() {
@@ -548,6 +555,9 @@ mod tests {
     #[test]
     fn a_mention_inside_an_html_comment_is_ignored() {
         assert!(commands("<!-- @agent fix -->\nHello").is_empty());
+        // A comment across the lines of a quote does not end the quote.
+        assert!(commands("> <!--\n> \n> --> @agent fix\n").is_empty());
+        assert_eq!(commands("<!--\n\n-->\n@agent fix"), [task("fix")]);
         assert_eq!(commands("<!-- note -->\n@agent fix"), [task("fix")]);
     }
 

@@ -124,6 +124,23 @@ pub struct IngressArgs {
     /// Bearer token of the job API; without it the API answers 404.
     #[arg(long, env = "ERRAND_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<SecretString>,
+    /// Where accepted webhooks wait while the queue (Redis) is unavailable, replayed when it is
+    /// back; one directory per `serve` process. Without it, a queue outage is answered 503.
+    #[arg(long, env = "ERRAND_SPOOL_DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Jobs the spool holds at most; beyond, webhooks are answered 503.
+    #[arg(long, env = "ERRAND_SPOOL_MAX_JOBS", default_value_t = 10_000)]
+    pub spool_max_jobs: usize,
+    /// Bytes the spool holds at most; beyond, webhooks are answered 503.
+    #[arg(long, env = "ERRAND_SPOOL_MAX_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub spool_max_bytes: u64,
+    /// New jobs one requester may start per minute (0: no limit); over it they are told when to
+    /// try again.
+    #[arg(long, env = "ERRAND_RATE_LIMIT_REQUESTER", default_value_t = 10)]
+    pub rate_limit_requester: u64,
+    /// New jobs one repository may get per minute (0: no limit).
+    #[arg(long, env = "ERRAND_RATE_LIMIT_REPOSITORY", default_value_t = 60)]
+    pub rate_limit_repository: u64,
 }
 
 /// The worker and its sandboxes.

@@ -7,7 +7,7 @@ mod signing;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use errand::ingress::{self, IngressSettings};
+use errand::ingress::{self, IngressSettings, RateLimits};
 use errand::job::{JobId, JobStatus};
 use errand::queue::{MemoryQueue, Queue, QueueSettings};
 use secrecy::SecretString;
@@ -399,6 +399,56 @@ async fn health_is_ok_and_the_server_stops_on_shutdown() {
     ingress.shutdown.cancel();
     let stopped = tokio::time::timeout(Duration::from_secs(10), ingress.server).await;
     assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+}
+
+#[tokio::test]
+async fn json_nested_ten_thousand_levels_deep_is_a_bad_request() {
+    let ingress = Ingress::start().await;
+    for event in ["issue_comment", "ping", "push"] {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let answer = ingress.deliver(event, "delivery-deep", deep.as_bytes()).await;
+        assert_eq!(answer.status, 400, "{event}: {:?}", answer.json);
+    }
+    assert_eq!(ingress.get("/healthz", None).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_requester_over_the_rate_limit_is_told_once_then_refused() {
+    let limits = RateLimits { per_requester: Some(2), per_repository: Some(100), window: Duration::from_secs(60) };
+    let ingress = Ingress::start_with(IngressSettings { rate_limits: limits, ..settings() }).await;
+    for n in 0..2 {
+        let answer = ingress.deliver("issue_comment", &format!("limit-{n}"), &issue_comment("@agent fix")).await;
+        assert_eq!(answer.status, 202, "{:?}", answer.json);
+    }
+    // The third request is not dropped: a reply job tells the requester when to try again.
+    let told = ingress.deliver("issue_comment", "limit-2", &issue_comment("@agent fix")).await;
+    assert_eq!(told.status, 202, "{:?}", told.json);
+    let record = ingress.queue.get(&told.json["job_id"].as_str().unwrap().parse().unwrap()).await.unwrap().unwrap();
+    let errand::job::JobKind::Reply { text } = &record.job.kind else { panic!("a reply job: {:?}", record.job.kind) };
+    assert!(text.contains("limit of 2 requests per minute") && text.contains("try again in"), "{text}");
+    // Further requests in the window: 429 with Retry-After, and no second reply.
+    let refused = ingress.deliver("issue_comment", "limit-3", &issue_comment("@agent fix")).await;
+    assert_eq!(refused.status, 429, "{:?}", refused.json);
+    assert!(refused.json["retry_after_seconds"].as_u64().is_some_and(|s| (1..=60).contains(&s)), "{:?}", refused.json);
+    assert_eq!(ingress.queue.list(10).await.unwrap().len(), 3);
+    // Someone else on the same repository is not limited by them.
+    let mut other = fixture("issue_comment.created.1.json");
+    other["comment"]["body"] = json!("@agent fix");
+    other["comment"]["user"]["login"] = json!("hubot");
+    let answer = ingress.deliver("issue_comment", "limit-other", &serde_json::to_vec(&other).unwrap()).await;
+    assert_eq!(answer.status, 202, "{:?}", answer.json);
+}
+
+#[tokio::test]
+async fn a_repository_over_its_rate_limit_tells_the_requester() {
+    let limits = RateLimits { per_requester: None, per_repository: Some(1), window: Duration::from_secs(60) };
+    let ingress = Ingress::start_with(IngressSettings { rate_limits: limits, ..settings() }).await;
+    assert_eq!(ingress.deliver("issue_comment", "repo-0", &issue_comment("@agent fix")).await.status, 202);
+    let told = ingress.deliver("issue_comment", "repo-1", &issue_comment("@agent fix")).await;
+    assert_eq!(told.status, 202, "{:?}", told.json);
+    let jobs = ingress.queue.list(10).await.unwrap();
+    let errand::job::JobKind::Reply { text } = &jobs[0].job.kind else { panic!("a reply job: {:?}", jobs[0].job.kind) };
+    assert!(text.contains("this repository has reached the limit of 1 request per minute"), "{text}");
 }
 
 #[test]

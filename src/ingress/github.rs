@@ -115,10 +115,48 @@ pub enum PayloadError {
     Missing { event: &'static str, field: &'static str },
     #[error("the `{event}` payload has an invalid `{field}`")]
     Invalid { event: &'static str, field: &'static str },
+    #[error("the body nests JSON deeper than {MAX_JSON_DEPTH} levels")]
+    TooDeep,
+}
+
+/// How deep a payload's JSON may nest. GitHub's payloads nest about 5 levels; serde_json refuses
+/// more than 128 when it builds our structs, but skips ignored values without a limit, so the
+/// limit is checked on the bytes first, for every event alike.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Whether `body` opens more than `limit` arrays or objects inside each other, outside strings.
+fn nests_deeper_than(body: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in body {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Reads a verified delivery given its `X-GitHub-Event` header.
 pub fn parse_event(event: &str, body: &[u8], context: &ParseContext<'_>) -> Result<GithubEvent, PayloadError> {
+    if nests_deeper_than(body, MAX_JSON_DEPTH) {
+        return Err(PayloadError::TooDeep);
+    }
     match event {
         "ping" => {
             let ping: PingPayload = serde_json::from_slice(body)?;
@@ -334,6 +372,16 @@ mod tests {
         assert_eq!(parse("push", &json!({})).unwrap(), GithubEvent::Ignored(IgnoreReason::Event("push".to_owned())));
         let context = ParseContext { mentions: &[], bot_login: None };
         assert!(matches!(parse_event("push", b"not json", &context), Err(PayloadError::NotJson(_))));
+    }
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(!nests_deeper_than(deep(MAX_JSON_DEPTH).as_bytes(), MAX_JSON_DEPTH));
+        assert!(nests_deeper_than(deep(MAX_JSON_DEPTH + 1).as_bytes(), MAX_JSON_DEPTH));
+        let in_string = json!({ "comment": { "body": "[[[[{{{{\\\"[[[[".repeat(100) } }).to_string();
+        assert!(!nests_deeper_than(in_string.as_bytes(), 3));
+        assert!(parse("push", &serde_json::from_str::<serde_json::Value>(&deep(60)).unwrap()).is_ok());
     }
 
     #[test]

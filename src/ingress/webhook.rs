@@ -1,17 +1,22 @@
 //! `POST /github/webhook`: an extractor that checks size and signature and hands the handler our
-//! own event, and the handler that enqueues and answers.
+//! own event, and the handler that applies the rate limits, enqueues (or spools) and answers.
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 
 use super::AppState;
 use super::github::{self, GithubEvent, ParseContext, PayloadError, Trigger};
+use super::limits::{self, Verdict};
 use super::signature::{SignatureError, verify_signature};
+use super::spool::{Spool, SpoolError};
 use crate::command::{self, Command};
+use crate::job::Job;
 use crate::queue::Enqueued;
 
 pub(super) const DELIVERY_HEADER: &str = "x-github-delivery";
@@ -45,6 +50,8 @@ pub(super) enum WebhookError {
     Payload(#[from] PayloadError),
     #[error("the queue is unavailable")]
     QueueUnavailable,
+    #[error("the queue is unavailable and {0}")]
+    Spool(#[from] SpoolError),
 }
 
 impl WebhookError {
@@ -53,7 +60,7 @@ impl WebhookError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Signature(_) => StatusCode::UNAUTHORIZED,
             Self::Unreadable | Self::MissingEvent | Self::MissingDelivery | Self::Payload(_) => StatusCode::BAD_REQUEST,
-            Self::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::QueueUnavailable | Self::Spool(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -139,17 +146,48 @@ async fn accept_trigger(
     let delivery = delivery
         .filter(|d| d.len() <= MAX_DELIVERY_ID_LEN && d.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or(WebhookError::MissingDelivery)?;
+    let dedup_key = format!("github:{delivery}");
+    let shared = &state.0;
+    let settings = &shared.settings;
+
+    // While the spool holds jobs the queue is known to be failing (or just back): new jobs queue
+    // up behind them, in order, without each request waiting for the queue to time out.
+    if let Some(spool) = shared.spool.as_ref().filter(|spool| !spool.is_empty()) {
+        return spool_job(spool, &job, &dedup_key).await;
+    }
+
+    let limits = &settings.rate_limits;
+    let job = match limits::check(&shared.queue, limits, &trigger.requested_by, &trigger.repo, settings.queue_timeout)
+        .await
+    {
+        Verdict::Allowed => job,
+        Verdict::Tell { scope, limit, retry_after } => {
+            // The delivery's dedup key is kept, so a redelivery does not reply twice.
+            trigger.reply_job(limits::render_rate_limited(scope, limit, limits.window, retry_after))
+        }
+        Verdict::Refuse { retry_after } => return Ok(rate_limited(retry_after)),
+    };
+
     let job_id = job.id.clone();
-    let enqueued = state.0.queue.enqueue(job, &format!("github:{delivery}")).await.map_err(|error| {
-        // Issue 5 adds a local spool, so a Redis outage does not lose requests; until then GitHub
-        // shows the 503 and the delivery can be redelivered by hand.
-        tracing::error!(error = format!("{error:#}"), "could not enqueue a job");
-        WebhookError::QueueUnavailable
-    })?;
+    let enqueued =
+        match tokio::time::timeout(settings.queue_timeout, shared.queue.enqueue(job.clone(), &dedup_key)).await {
+            Ok(Ok(enqueued)) => enqueued,
+            failed => {
+                let error = match failed {
+                    Ok(Err(error)) => format!("{error:#}"),
+                    _ => format!("no answer in {:?}", settings.queue_timeout),
+                };
+                tracing::error!(%error, spool = shared.spool.is_some(), "could not enqueue a job");
+                // Without a spool GitHub shows the 503 and the delivery can be redelivered by hand.
+                let spool = shared.spool.as_ref().ok_or(WebhookError::QueueUnavailable)?;
+                // A timed-out enqueue may still have happened: replaying it finds the dedup key.
+                return spool_job(spool, &job, &dedup_key).await;
+            }
+        };
     match enqueued {
         Enqueued::Accepted { position } => {
             tracing::info!(job = %job_id, repo = %trigger.repo, issue = trigger.issue, position, "job queued");
-            if let Some(acks) = &state.0.acks {
+            if let Some(acks) = &shared.acks {
                 // Never wait here: a full channel only means the worker acknowledges a bit later.
                 if let Err(error) = acks.try_send(job_id.clone()) {
                     tracing::debug!(%error, "acknowledgement left to the worker");
@@ -162,6 +200,20 @@ async fn accept_trigger(
             Ok((StatusCode::OK, Json(json!({ "duplicate_of": job_id }))).into_response())
         }
     }
+}
+
+/// Writes the job to the spool and answers 202, or 503 when the spool is full or failing.
+async fn spool_job(spool: &Spool, job: &Job, dedup_key: &str) -> Result<Response, WebhookError> {
+    spool.push(job, dedup_key).await?;
+    tracing::warn!(job = %job.id, waiting = spool.len(), "job spooled until the queue answers");
+    Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": job.id, "spooled": true }))).into_response())
+}
+
+/// The answer to a request over a rate limit whose requester was told already.
+fn rate_limited(retry_after: Duration) -> Response {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let body = Json(json!({ "error": "rate limit reached", "retry_after_seconds": seconds }));
+    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, seconds.to_string())], body).into_response()
 }
 
 /// The answer to a delivery that starts nothing: 200 with the reason (GitHub's delivery log shows it).

@@ -9,7 +9,7 @@ use chrono::Utc;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{DEDUP_TTL, Delivery, Enqueued, QueueSettings, RECENT_JOBS};
+use super::{DEDUP_TTL, Delivery, Enqueued, QueueSettings, RECENT_JOBS, WindowCount};
 use crate::job::{Job, JobId, JobRecord, JobStatus, JobUpdate};
 
 /// The in-memory queue. Clones share one queue. Time is `tokio::time`, so tests can pause it.
@@ -43,7 +43,12 @@ struct State {
     sequence: u64,
     /// Named locks and when they expire.
     locks: HashMap<String, Instant>,
+    /// `count_in_window` counters: the count and when its window ends.
+    counters: HashMap<String, (u64, Instant)>,
 }
+
+/// Above this many counters, ended windows are forgotten before a new one is counted.
+const COUNTERS_KEPT: usize = 4096;
 
 struct Lease {
     worker: String,
@@ -275,6 +280,20 @@ impl MemoryQueue {
     pub async fn unlock(&self, name: &str) -> Result<()> {
         self.state()?.locks.remove(name);
         Ok(())
+    }
+
+    pub async fn count_in_window(&self, key: &str, window: Duration) -> Result<WindowCount> {
+        let now = Instant::now();
+        let mut state = self.state()?;
+        if state.counters.len() >= COUNTERS_KEPT && !state.counters.contains_key(key) {
+            state.counters.retain(|_, (_, ends)| *ends > now);
+        }
+        let counter = state.counters.entry(key.to_owned()).or_insert((0, now + window));
+        if counter.1 <= now {
+            *counter = (0, now + window);
+        }
+        counter.0 += 1;
+        Ok(WindowCount { count: counter.0, resets_in: counter.1.duration_since(now) })
     }
 
     pub async fn outstanding(&self) -> Result<usize> {

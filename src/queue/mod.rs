@@ -37,6 +37,14 @@ pub enum Enqueued {
     Duplicate { job_id: JobId },
 }
 
+/// What `count_in_window` saw: how many times the key was counted in its current window, and
+/// how long until that window ends and the count starts again from zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCount {
+    pub count: u64,
+    pub resets_in: Duration,
+}
+
 /// A claimed job: the worker holds its lease until it finishes, retries, hands back or loses it.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -129,6 +137,12 @@ impl Queue {
 
     pub async fn unlock(&self, name: &str) -> Result<()> {
         dispatch!(self, q => q.unlock(name).await)
+    }
+
+    /// Counts one more event under `key` in a fixed window of length `window` that starts at the
+    /// key's first count; atomic, so replicas sharing the queue share the count (rate limits).
+    pub async fn count_in_window(&self, key: &str, window: Duration) -> Result<WindowCount> {
+        dispatch!(self, q => q.count_in_window(key, window).await)
     }
 
     /// How many jobs are waiting or leased (not terminal, not dead); zero means drained.

@@ -14,6 +14,7 @@
 //! - `P:leases`: zset job id → lease expiry in ms by Redis's clock; `P:holders`: job id → the
 //!   receipt of the delivery that holds the lease (the fencing token).
 //! - `P:delayed`: zset job id → when its retry comes due (Redis's clock).
+//! - `P:count:<key>`: a `count_in_window` counter, expiring when its window ends.
 //! - `P:outstanding`: set of jobs queued, delayed or leased. `P:recent`: zset of the last
 //!   [`RECENT_JOBS`] jobs by enqueue order. `P:dead`: zset of dead jobs. `P:sequence`: a counter
 //!   for orders and receipts.
@@ -29,7 +30,7 @@ use chrono::Utc;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{DEDUP_TTL, Delivery, Enqueued, QueueSettings, RECENT_JOBS};
+use super::{DEDUP_TTL, Delivery, Enqueued, QueueSettings, RECENT_JOBS, WindowCount};
 use crate::job::{Job, JobId, JobRecord, JobStatus, JobUpdate};
 
 /// The namespace of production keys.
@@ -43,6 +44,18 @@ const MAX_BLOCK: Duration = Duration::from_millis(250);
 /// How much longer than its own `BLOCK` a blocking read may take before its connection is
 /// presumed dead (blocking connections have no response timeout of their own).
 const BLOCK_GRACE: Duration = Duration::from_secs(5);
+
+/// `count_in_window`: INCR, and a window (PEXPIRE) for a counter that has none, in one step so a
+/// counter can never be left without an expiry. KEYS: the counter; ARGV: the window in ms.
+const COUNT_SCRIPT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+";
 
 /// The queue on Redis. Clones share connections.
 #[derive(Clone)]
@@ -60,6 +73,7 @@ pub struct RedisQueue {
 
 struct Keys {
     lock_prefix: String,
+    count_prefix: String,
     job_prefix: String,
     dedup_prefix: String,
     stream: String,
@@ -80,6 +94,7 @@ impl Keys {
         let key = |name: &str| format!("{prefix}:{name}");
         Self {
             lock_prefix: key("lock:"),
+            count_prefix: key("count:"),
             job_prefix: key("job:"),
             dedup_prefix: key("dedup:"),
             stream: key("jobs"),
@@ -102,6 +117,7 @@ impl Keys {
 
 struct Scripts {
     enqueue: Script,
+    count: Script,
     claim: Script,
     renew: Script,
     release: Script,
@@ -113,6 +129,7 @@ impl Scripts {
     fn new() -> Self {
         Self {
             enqueue: Script::new(include_str!("redis/enqueue.lua")),
+            count: Script::new(COUNT_SCRIPT),
             claim: Script::new(include_str!("redis/claim.lua")),
             renew: Script::new(include_str!("redis/renew.lua")),
             release: Script::new(include_str!("redis/release.lua")),
@@ -453,6 +470,18 @@ impl RedisQueue {
             .query_async::<()>(&mut self.commands.clone())
             .await
             .context("releasing a lock")
+    }
+
+    pub async fn count_in_window(&self, key: &str, window: Duration) -> Result<WindowCount> {
+        let (count, ttl): (u64, i64) = self
+            .scripts
+            .count
+            .key(format!("{}{key}", self.keys.count_prefix))
+            .arg(millis(window).max(1))
+            .invoke_async(&mut self.commands.clone())
+            .await
+            .context("counting in a window")?;
+        Ok(WindowCount { count, resets_in: Duration::from_millis(u64::try_from(ttl).unwrap_or(0)) })
     }
 
     pub async fn outstanding(&self) -> Result<usize> {

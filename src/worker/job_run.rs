@@ -50,6 +50,8 @@ pub(super) struct JobRun<'a> {
     pub worker: &'a Inner,
     pub delivery: &'a Delivery,
     pub cancel: &'a CancellationToken,
+    /// Fired when this delivery learns that another worker holds the job.
+    pub lease_lost: &'a CancellationToken,
 }
 
 impl JobRun<'_> {
@@ -87,7 +89,7 @@ impl JobRun<'_> {
         let permission = gh.permission(&job.requested_by).await?;
         if !WRITERS.contains(&permission.as_str()) {
             let refused = Progress::Refused { user: job.requested_by.clone(), permission: permission.clone() };
-            w.publisher.show(&gh, self.record(), &refused).await?;
+            self.show(&gh, &refused).await?;
             let error = format!("@{} has `{permission}` permission; errand needs write", job.requested_by);
             return Ok(Ended::Done { status: JobStatus::Failed, error: Some(error) });
         }
@@ -117,7 +119,7 @@ impl JobRun<'_> {
         };
 
         let running = Progress::Running { step: "the agent is working in a sandbox".into() };
-        w.publisher.show(&gh, self.record(), &running).await?;
+        self.show(&gh, &running).await?;
         let token = gh.git_token().await?;
         let plan = Plan {
             job,
@@ -152,13 +154,14 @@ impl JobRun<'_> {
                 .summary
                 .clone()
                 .unwrap_or_else(|| "The agent finished without changing any files and left no summary.".into());
-            w.publisher.show(&gh, self.record(), &Progress::Answered { answer }).await?;
+            self.show(&gh, &Progress::Answered { answer }).await?;
             return Ok(Ended::Done { status: JobStatus::Succeeded, error: None });
         };
 
         let ReplyTarget::GithubIssue { issue, .. } = job.reply;
         let branch = format!("{}issue-{issue}-{}", config.branch_prefix(), job.id.short());
         let token = gh.git_token().await?;
+        self.fence().await?;
         w.rollout
             .mirrors()
             .git()
@@ -166,6 +169,7 @@ impl JobRun<'_> {
             .await
             .map_err(|e| JobError::Retry(format!("{e:#}")))?;
         let renderer = &w.publisher.renderer;
+        self.fence().await?;
         let pull = gh
             .open_pull_once(
                 &renderer.pull_title(job, &outcome),
@@ -180,14 +184,43 @@ impl JobRun<'_> {
         }
         let passed = outcome.checks.iter().filter(|c| c.passed()).count();
         let done = Progress::PullRequest { pull, passed, total: outcome.checks.len() };
-        w.publisher.show(&gh, self.record(), &done).await?;
+        self.show(&gh, &done).await?;
         Ok(Ended::Done { status: JobStatus::Succeeded, error: None })
     }
 
-    async fn tell_failure(&self, gh: &RepoClient, reason: &str) -> Result<(), ForgeError> {
+    async fn tell_failure(&self, gh: &RepoClient, reason: &str) -> Result<(), JobError> {
         let renderer = &self.worker.publisher.renderer;
         let failed = Progress::Failed { reason: reason.to_owned(), hint: renderer.retry_hint() };
-        self.worker.publisher.show(gh, self.record(), &failed).await
+        self.show(gh, &failed).await
+    }
+
+    /// Edits the tracking comment, if this delivery still holds the job.
+    async fn show(&self, gh: &RepoClient, progress: &Progress) -> Result<(), JobError> {
+        self.fence().await?;
+        Ok(self.worker.publisher.show(gh, self.record(), progress).await?)
+    }
+
+    /// Makes sure this delivery still holds the job just before an effect people see (a push, a
+    /// pull request, a tracking comment edit). A worker that was frozen or cut off past its lease
+    /// wakes up to a job another worker has reclaimed, possibly finished, and maybe with its own
+    /// containers removed under it (which looks like a failed step): it must not overwrite that
+    /// worker's branch, pull request or comment. The lease keeper notices only every third of the
+    /// lease, so the lease is renewed here, which also tells whether it is still ours. Whatever
+    /// this returns, `settle` decides; a lost lease is never settled by this delivery.
+    async fn fence(&self) -> Result<(), JobError> {
+        if self.cancel.is_cancelled() {
+            return Err(JobError::Retry("stopped before the end".into()));
+        }
+        match self.worker.queue.renew(self.delivery).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::warn!(job = %self.record().job.id, "lease lost: another worker has this job; publishing nothing");
+                self.lease_lost.cancel();
+                Err(JobError::Retry("lease lost".into()))
+            }
+            // Unconfirmed is not ours: the lease runs out and another delivery publishes.
+            Err(e) => Err(JobError::Retry(format!("could not confirm the lease before publishing: {e:#}"))),
+        }
     }
 }
 
@@ -217,7 +250,8 @@ pub(super) async fn settle(
             let delay = (worker.settings.retry_delay * 2u32.saturating_pow(delivery.attempt.saturating_sub(1)))
                 .min(MAX_RETRY_DELAY);
             tracing::warn!(job = %id, reason, ?delay, "job will be retried");
-            let _ = queue.update(id, JobUpdate { error: Some(reason.clone()), ..JobUpdate::default() }).await;
+            // `retry_later` records the reason, and only while this delivery holds the lease: a
+            // separate update would write into the record of a job another worker may hold.
             queue.retry_later(delivery, delay, &reason).await
         }
     };

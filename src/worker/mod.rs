@@ -21,6 +21,11 @@ use crate::rollout::Rollout;
 /// How long one claim waits for a job before checking for shutdown again.
 const CLAIM_WAIT: Duration = Duration::from_secs(2);
 
+/// After the grace period, how long a cancelled job may take to wind down on its own (kill and
+/// remove its container) before it is abandoned where it is and handed back: a GitHub or Docker
+/// call that hangs must not hold a stopping worker for its HTTP timeouts and retries.
+const WIND_DOWN: Duration = Duration::from_secs(5);
+
 /// Settings of one worker process.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -125,7 +130,19 @@ impl Worker {
                 cancel.cancel();
             })
         };
-        let ended = job_run::JobRun { worker: &self.inner, delivery: &delivery, cancel: &cancel }.run().await;
+        let job =
+            job_run::JobRun { worker: &self.inner, delivery: &delivery, cancel: &cancel, lease_lost: &lease_lost };
+        let abandon = async {
+            stop.cancelled().await;
+            tokio::time::sleep(WIND_DOWN).await;
+        };
+        let ended = tokio::select! {
+            ended = job.run() => ended,
+            () = abandon => {
+                tracing::warn!(job = %delivery.record.job.id, wind_down = ?WIND_DOWN, "the job did not wind down: abandoning it");
+                Err(job_run::JobError::Retry("abandoned by a stopping worker".into()))
+            }
+        };
         keeper.abort();
         watch.abort();
         let why_stopped = if lease_lost.is_cancelled() {
