@@ -314,3 +314,65 @@ async fn help_and_a_malformed_command_get_an_answer_in_the_thread_and_run_nothin
     assert!(typo.body.contains("I don't know the option `--attemps`"), "{}", typo.body);
     assert!(typo.body.contains("Write `@agent help` to see what I can do."), "{}", typo.body);
 }
+
+#[tokio::test]
+async fn canary_secrets_in_the_agents_output_reach_neither_github_nor_the_job_api() {
+    const CANARY_TOKEN: &str = "ghp_CanaryTokenFromTheAgent000000000000001";
+    const CANARY_KEY: &str = "sk-ant-canaryKeyFromTheAgent0000000000000001";
+    let leaky_agent = format!(
+        "echo 'token {CANARY_TOKEN} key {CANARY_KEY} secret {secret}'; printf 'Leak {CANARY_TOKEN}\\n' > \"$ERRAND_SUMMARY_FILE\"; exit 4",
+        secret = world::WEBHOOK_SECRET
+    );
+    let world = World::start(&errand_toml(&leaky_agent, "2m")).await;
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert!(tracking.body.contains("the agent exited with code 4"), "the failure is shown: {}", tracking.body);
+    assert!(tracking.body.contains("token [redacted] key [redacted] secret [redacted]"), "{}", tracking.body);
+    let api = world.http.get(format!("{}/api/jobs", world.ingress_url)).bearer_auth(world::API_TOKEN);
+    let api = api.send().await.unwrap().text().await.unwrap();
+    let posted: Vec<String> = world
+        .github
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.body.map(|b| b.to_string()))
+        .chain(std::iter::once(api))
+        .collect();
+    for text in &posted {
+        for canary in [CANARY_TOKEN, CANARY_KEY, world::WEBHOOK_SECRET, world::GITHUB_TOKEN] {
+            assert!(!text.contains(canary), "{canary} leaked in {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_missing_sandbox_image_fails_the_job_with_a_reason_people_can_act_on() {
+    let world = World::start("image = \"no-such-image:1\"\n[agent]\ncommand = \"true\"\n").await;
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert!(
+        tracking.body.contains("❌ **Failed**: the sandbox image `no-such-image:1` is not on this worker"),
+        "{}",
+        tracking.body
+    );
+    assert_eq!(world.jobs().await[0].status, JobStatus::Failed);
+}
+
+#[tokio::test]
+async fn an_agent_killed_for_memory_fails_the_job_and_says_so() {
+    let hungry_agent = "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived ${#x}";
+    let toml = format!("{}\n[resources]\nmemory_mb = 64\n", errand_toml(hungry_agent, "2m"));
+    let world = World::start(&toml).await;
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert!(tracking.body.contains("❌ **Failed**: the agent ran out of memory and was stopped."), "{}", tracking.body);
+    assert_eq!(world.jobs().await[0].status, JobStatus::Failed);
+}

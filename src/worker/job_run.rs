@@ -233,9 +233,12 @@ pub(super) async fn settle(
 ) {
     let queue = &worker.queue;
     let id = &delivery.record.job.id;
+    // What the queue records, the job API shows: it passes the same redaction as comments.
+    let redact = |text: &str| worker.publisher.renderer.redactor.redact(text);
     let result = match (ended, stopped) {
         (_, Some(Stopped::LeaseLost)) => Ok(()),
         (Ok(Ended::Done { status, error }), _) => {
+            let error = error.map(|e| redact(&e));
             if delivery.attempt > queue.settings().max_deliveries {
                 queue.dead_letter(delivery, error.as_deref().unwrap_or("gave up")).await
             } else {
@@ -249,6 +252,7 @@ pub(super) async fn settle(
         (Err(JobError::Retry(reason)), None) => {
             let delay = (worker.settings.retry_delay * 2u32.saturating_pow(delivery.attempt.saturating_sub(1)))
                 .min(MAX_RETRY_DELAY);
+            let reason = redact(&reason);
             tracing::warn!(job = %id, reason, ?delay, "job will be retried");
             // `retry_later` records the reason, and only while this delivery holds the lease: a
             // separate update would write into the record of a job another worker may hold.
