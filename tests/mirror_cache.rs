@@ -79,3 +79,54 @@ async fn a_workspace_from_the_mirror_commits_the_agents_changes_with_errands_ide
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&log.stdout).trim(), "errand <errand@example.com>|Fix add");
 }
+
+#[tokio::test]
+async fn a_reused_checkout_starts_clean_at_the_newest_base() {
+    use errand::rollout::{CheckoutPool, CheckoutState};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = remote_with(dir.path(), &[("calc.sh", "add() { echo 0; }\n"), (".gitignore", "build/\n")]);
+    let repo: RepoName = "acme/app".parse().unwrap();
+    let mirrors = cache(dir.path());
+    let pool = CheckoutPool::new(dir.path().join("checkouts"));
+    let (mirror, _) = mirrors.sync(&repo, &url, None).await.unwrap();
+
+    let (first, base, state) = pool.take(mirrors.git(), &repo, &mirror, "main").await.unwrap();
+    assert_eq!(state, CheckoutState::Fresh);
+    let path = first.path().to_owned();
+    std::fs::write(path.join("calc.sh"), "changed by the first job\n").unwrap();
+    std::fs::write(path.join("untracked.txt"), "left behind\n").unwrap();
+    std::fs::create_dir_all(path.join("build")).unwrap();
+    std::fs::write(path.join("build/out"), "ignored output\n").unwrap();
+    mirrors.git().commit_all(&path, "first job's commit").await.unwrap().expect("a commit");
+    drop(first);
+
+    // The remote moves on; the next job must start from its newest commit.
+    let upstream = dir.path().join("upstream");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["clone", "-q", &url, upstream.to_str().unwrap()]);
+    std::fs::write(upstream.join("NEWS.md"), "news\n").unwrap();
+    git(&["-C", upstream.to_str().unwrap(), "add", "-A"]);
+    git(&["-C", upstream.to_str().unwrap(), "commit", "-qm", "news"]);
+    git(&["-C", upstream.to_str().unwrap(), "push", "-q", "origin", "HEAD:main"]);
+    mirrors.sync(&repo, &url, None).await.unwrap();
+
+    let (second, new_base, state) = pool.take(mirrors.git(), &repo, &mirror, "main").await.unwrap();
+    assert_eq!(state, CheckoutState::Reused);
+    assert_eq!(second.path(), path, "the same tree, reused");
+    assert_ne!(new_base, base, "at the remote's newest commit");
+    assert_eq!(std::fs::read_to_string(path.join("calc.sh")).unwrap(), "add() { echo 0; }\n");
+    assert!(path.join("NEWS.md").exists());
+    assert!(!path.join("untracked.txt").exists() && !path.join("build").exists(), "nothing of the first job is left");
+}

@@ -113,6 +113,21 @@ impl Git {
         Ok(self.run(Some(dest), None, &["rev-parse", "HEAD"]).await?.trim().to_owned())
     }
 
+    /// Brings a checkout made by [`Git::workspace_from_mirror`] to the mirror's newest `branch`,
+    /// dropping whatever an earlier job left (changes, untracked and ignored files, commits);
+    /// returns the base commit. Only files that differ are rewritten.
+    pub async fn refresh_checkout(&self, dest: &Path, branch: &str) -> Result<String> {
+        let remote_branch = format!("origin/{branch}");
+        self.run(Some(dest), None, &["fetch", "--quiet", "--prune", "origin"])
+            .await
+            .context("refreshing a checkout")?;
+        self.run(Some(dest), None, &["checkout", "--quiet", "--force", "-B", branch, &remote_branch])
+            .await
+            .context("checking out the base")?;
+        self.run(Some(dest), None, &["clean", "--quiet", "-ffdx"]).await.context("cleaning a checkout")?;
+        Ok(self.run(Some(dest), None, &["rev-parse", "HEAD"]).await?.trim().to_owned())
+    }
+
     /// Commits everything the agent changed; `None` when it changed nothing.
     pub async fn commit_all(&self, workspace: &Path, message: &str) -> Result<Option<String>> {
         self.run(Some(workspace), None, &["add", "--all"]).await.context("staging the agent's changes")?;

@@ -1,6 +1,7 @@
 //! One attempt at a job: a workspace from the mirror cache, the baseline checks, the agent, the
 //! checks again, and the diff, all in sandbox containers; what it yields is the evidence.
 
+mod checkouts;
 mod outcome;
 mod workspace;
 
@@ -11,6 +12,7 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use self::checkouts::{CheckoutPool, CheckoutState};
 pub use self::outcome::{AgentEnd, CheckResult, Outcome, StepReport, skipped_for_time};
 use self::workspace::Workspace;
 use crate::config::{NetworkPolicy, RepoConfig, Resources};
@@ -62,12 +64,14 @@ pub enum RolloutError {
 pub struct Rollout {
     sandbox: Sandbox,
     mirrors: MirrorCache,
+    checkouts: CheckoutPool,
     settings: RolloutSettings,
 }
 
 impl Rollout {
     pub fn new(sandbox: Sandbox, mirrors: MirrorCache, settings: RolloutSettings) -> Self {
-        Self { sandbox, mirrors, settings }
+        let checkouts = CheckoutPool::new(settings.data_dir.join("checkouts"));
+        Self { sandbox, mirrors, checkouts, settings }
     }
 
     pub fn sandbox(&self) -> &Sandbox {
@@ -106,13 +110,13 @@ impl Rollout {
 
         let (mirror, mirror_state) =
             self.mirrors.sync(&plan.job.repo, plan.clone_url, plan.git_token).await.map_err(RolloutError::Transient)?;
-        let workspace = Workspace::create(&self.settings.data_dir, plan.job, self.settings.sandbox_uid)
+        let (checkout, base_commit, checkout_state) = self
+            .checkouts
+            .take(self.mirrors.git(), &plan.job.repo, &mirror, plan.base_branch)
             .await
             .map_err(RolloutError::Transient)?;
-        let base_commit = self
-            .mirrors
-            .git()
-            .workspace_from_mirror(&mirror, plan.base_branch, workspace.repo_dir())
+        tracing::info!(job = %plan.job.id, mirror = mirror_state.describe(), checkout = ?checkout_state, "workspace ready");
+        let workspace = Workspace::create(&self.settings.data_dir, plan.job, checkout, self.settings.sandbox_uid)
             .await
             .map_err(RolloutError::Transient)?;
         workspace.write_task(plan.job).await.map_err(RolloutError::Transient)?;

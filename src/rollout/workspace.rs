@@ -1,11 +1,13 @@
-//! An attempt's directories on the worker: the repository (mounted at /workspace) and errand's
-//! own files (mounted at /errand: the task, the summary). Removed on drop.
+//! An attempt's directories on the worker: the repository's working tree (mounted at /workspace,
+//! a checkout from the pool) and errand's own files (mounted at /errand: the task, the summary).
+//! On drop errand's files are removed and the working tree goes back to the pool.
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::checkouts::Checkout;
 use super::{SUMMARY_FILE, TASK_FILE};
 use crate::job::Job;
 
@@ -15,25 +17,26 @@ const MAX_SUMMARY_BYTES: u64 = 64 * 1024;
 #[derive(Debug)]
 pub struct Workspace {
     root: PathBuf,
-    repo: PathBuf,
+    checkout: Checkout,
     errand: PathBuf,
     sandbox_uid: u32,
 }
 
 impl Workspace {
-    /// Creates fresh directories for the job (clearing what an earlier delivery left).
-    pub async fn create(data_dir: &Path, job: &Job, sandbox_uid: u32) -> Result<Self> {
+    /// Creates errand's directory for the job (clearing what an earlier delivery left) beside the
+    /// working tree the job holds.
+    pub async fn create(data_dir: &Path, job: &Job, checkout: Checkout, sandbox_uid: u32) -> Result<Self> {
         let root = data_dir.join("work").join(job.id.as_str());
         if root.exists() {
             tokio::fs::remove_dir_all(&root).await.context("clearing an earlier delivery's workspace")?;
         }
         let errand = root.join("errand");
         tokio::fs::create_dir_all(&errand).await.context("creating the workspace")?;
-        Ok(Self { repo: root.join("repo"), errand, root, sandbox_uid })
+        Ok(Self { checkout, errand, root, sandbox_uid })
     }
 
     pub fn repo_dir(&self) -> &Path {
-        &self.repo
+        self.checkout.path()
     }
 
     pub fn errand_dir(&self) -> &Path {
@@ -50,7 +53,7 @@ impl Workspace {
     /// files (not `.git`, which stays the worker's) and errand's directory change owner.
     pub async fn hand_to_sandbox(&self) -> Result<()> {
         let uid = self.sandbox_uid;
-        let (repo, errand) = (self.repo.clone(), self.errand.clone());
+        let (repo, errand) = (self.repo_dir().to_owned(), self.errand.clone());
         tokio::task::spawn_blocking(move || -> Result<()> {
             let me = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
             if me != 0 || uid == 0 {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use errand::forge::git::{CommitAuthor, Git, MirrorCache};
+use errand::rollout::CheckoutPool;
 use errand::job::{Job, JobId, JobKind, JobStatus, RepoName, ReplyTarget, Source, Task};
 use errand::queue::{QueueSettings, RedisQueue};
 use errand::sandbox::{Limits, Sandbox, StepSpec};
@@ -32,6 +33,9 @@ async fn main() -> Result<()> {
             let mode = arg(4)?;
             if mode == "cold" {
                 let _ = std::fs::remove_dir_all(r.data_dir.join("mirrors"));
+            } else {
+                // A worker that already ran a job on this repository: mirror and checkout warm.
+                r.prime().await?;
             }
             let m = r.start(&mode, "echo agent-up; adjtimex | grep tv_").await?;
             println!("{m}");
@@ -113,6 +117,7 @@ struct Rig {
     image: String,
     sandbox: Sandbox,
     mirrors: MirrorCache,
+    checkouts: CheckoutPool,
     uid: u32,
 }
 
@@ -134,12 +139,21 @@ impl Rig {
         Ok(Self {
             origin: origin.to_owned(),
             mirrors: MirrorCache::new(data_dir.join("mirrors"), git),
+            checkouts: CheckoutPool::new(data_dir.join("checkouts")),
             data_dir,
             image: image.to_owned(),
             sandbox: Sandbox::connect().await?,
             // As the worker does: its own uid, or 10001 when it runs as root.
             uid: if me == 0 { 10001 } else { me },
         })
+    }
+
+    /// Leaves a checkout in the pool, as a job before this one would have.
+    async fn prime(&self) -> Result<()> {
+        let repo = RepoName::new("bench", "big")?;
+        let (mirror, _) = self.mirrors.sync(&repo, &self.origin, None).await?;
+        drop(self.checkouts.take(self.mirrors.git(), &repo, &mirror, "main").await?);
+        Ok(())
     }
 
     /// One rollout start, from "job claimed" to the agent's first output (its own clock stamp).
@@ -149,11 +163,13 @@ impl Rig {
         let wall0 = unix_now();
         let (mirror, state) = self.mirrors.sync(&RepoName::new("bench", "big")?, &self.origin, None).await?;
         let synced = t0.elapsed();
-        // The worker's Workspace::create: fresh directories per job.
+        // The worker's Workspace::create: a checkout from the pool, errand's directory per job.
         let root = self.data_dir.join("work").join(job.id.as_str());
-        let (repo, errand_dir) = (root.join("repo"), root.join("errand"));
+        let errand_dir = root.join("errand");
         tokio::fs::create_dir_all(&errand_dir).await?;
-        self.mirrors.git().workspace_from_mirror(&mirror, "main", &repo).await?;
+        let (checkout, _, checkout_state) =
+            self.checkouts.take(self.mirrors.git(), &RepoName::new("bench", "big")?, &mirror, "main").await?;
+        let repo = checkout.path().to_owned();
         tokio::fs::write(errand_dir.join("task.md"), format!("# Task\n\n{}\n", job.task.instruction)).await?;
         let cloned = t0.elapsed();
         hand_to_sandbox(&repo, &errand_dir, self.uid).await?;
@@ -188,6 +204,7 @@ impl Rig {
         Ok(json!({
             "mode": mode,
             "mirror": format!("{state:?}"),
+            "checkout": format!("{checkout_state:?}"),
             "first_output_s": stamp.map(|s| s - wall0),
             "step_returned_s": returned.as_secs_f64(),
             "sync_s": synced.as_secs_f64(),
