@@ -7,6 +7,21 @@ use std::process::Command;
 use errand::forge::git::{CommitAuthor, Git, MirrorCache, MirrorState};
 use errand::job::RepoName;
 
+/// Plain git in `cwd`, as a person upstream would run it, with an identity of its own.
+fn git(cwd: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(cwd)
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git is installed");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// A bare "remote" with one commit on main, made with plain git.
 fn remote_with(dir: &Path, files: &[(&str, &str)]) -> String {
     let src = dir.join("src");
@@ -14,19 +29,6 @@ fn remote_with(dir: &Path, files: &[(&str, &str)]) -> String {
     for (path, text) in files {
         std::fs::write(src.join(path), text).unwrap();
     }
-    let git = |cwd: &Path, args: &[&str]| {
-        let out = Command::new("git")
-            .current_dir(cwd)
-            .args(args)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .expect("git is installed");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
     git(&src, &["-c", "init.defaultBranch=main", "init", "-q"]);
     git(&src, &["add", "-A"]);
     git(&src, &["commit", "-qm", "initial"]);
@@ -103,23 +105,11 @@ async fn a_reused_checkout_starts_clean_at_the_newest_base() {
 
     // The remote moves on; the next job must start from its newest commit.
     let upstream = dir.path().join("upstream");
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(args)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    };
-    git(&["clone", "-q", &url, upstream.to_str().unwrap()]);
+    git(dir.path(), &["clone", "-q", &url, upstream.to_str().unwrap()]);
     std::fs::write(upstream.join("NEWS.md"), "news\n").unwrap();
-    git(&["-C", upstream.to_str().unwrap(), "add", "-A"]);
-    git(&["-C", upstream.to_str().unwrap(), "commit", "-qm", "news"]);
-    git(&["-C", upstream.to_str().unwrap(), "push", "-q", "origin", "HEAD:main"]);
+    git(&upstream, &["add", "-A"]);
+    git(&upstream, &["commit", "-qm", "news"]);
+    git(&upstream, &["push", "-q", "origin", "HEAD:main"]);
     mirrors.sync(&repo, &url, None).await.unwrap();
 
     let (second, new_base, state) = pool.take(mirrors.git(), &repo, &mirror, "main").await.unwrap();
