@@ -10,9 +10,21 @@ if [ -z "${ERRAND_TEST_REDIS_URL:-}" ]; then
   dir=$(mktemp -d)
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
-  trap 'kill "$(cat "$dir/redis.pid")" 2>/dev/null || true; rm -rf "$dir"' EXIT
+  stop_redis() {
+    local pid
+    pid=$(cat "$dir/redis.pid" 2>/dev/null) || true
+    if [ -n "$pid" ]; then
+      kill "$pid" 2>/dev/null || true
+      # Wait until it has exited: it still writes its log while shutting down.
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -rf "$dir" 2>/dev/null || true
+  }
+  trap stop_redis EXIT
   for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   export ERRAND_TEST_REDIS_URL="redis://127.0.0.1:$port"
 fi
 echo "== tests (Redis at $ERRAND_TEST_REDIS_URL)"
-cargo test --all-targets "$@"
+status=0
+cargo test --all-targets "$@" || status=$?
+exit "$status"

@@ -24,7 +24,7 @@ if ! docker version >/dev/null 2>&1; then
 fi
 
 CONTEXT="$(mktemp -d)"
-trap 'rm -rf "$CONTEXT"' EXIT
+trap 'rm -rf "$CONTEXT" || true' EXIT
 cp "$HERE/Dockerfile" "$CONTEXT/Dockerfile"
 cp -L "$BUSYBOX" "$CONTEXT/busybox"
 chmod 0755 "$CONTEXT/busybox"
