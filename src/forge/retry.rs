@@ -28,12 +28,6 @@ pub enum ForgeError {
     Fatal(anyhow::Error),
 }
 
-impl ForgeError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient { .. })
-    }
-}
-
 /// Whether an octocrab error is worth retrying, and after how long GitHub asked us to wait.
 fn classify(error: &octocrab::Error) -> (bool, Option<Duration>) {
     match error {

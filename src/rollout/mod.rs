@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::checkouts::{CheckoutPool, CheckoutState};
 pub use self::outcome::{AgentEnd, CheckResult, Outcome, StepReport, skipped_for_time};
 use self::workspace::Workspace;
+pub use self::workspace::hand_to_sandbox;
 use crate::config::{NetworkPolicy, RepoConfig, Resources};
 use crate::forge::git::MirrorCache;
 use crate::job::Job;

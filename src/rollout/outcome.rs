@@ -115,10 +115,6 @@ impl Outcome {
         }
     }
 
-    pub fn all_checks_passed(&self) -> bool {
-        self.checks.iter().all(CheckResult::passed)
-    }
-
     /// The git workspace holding `commit`, for pushing it.
     pub fn repo_dir(&self) -> Option<&std::path::Path> {
         self.workspace.as_ref().map(Workspace::repo_dir)

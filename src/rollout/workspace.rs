@@ -52,26 +52,7 @@ impl Workspace {
     /// Makes the workspace the sandbox user's: when the worker runs as root, the repository's
     /// files (not `.git`, which stays the worker's) and errand's directory change owner.
     pub async fn hand_to_sandbox(&self) -> Result<()> {
-        let uid = self.sandbox_uid;
-        let (repo, errand) = (self.repo_dir().to_owned(), self.errand.clone());
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            let me = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
-            if me != 0 || uid == 0 {
-                return Ok(());
-            }
-            let entries = walkdir::WalkDir::new(&repo)
-                .into_iter()
-                .filter_entry(|e| e.file_name() != ".git" || e.depth() == 0)
-                .chain(walkdir::WalkDir::new(&errand));
-            for entry in entries {
-                let entry = entry.context("walking the workspace")?;
-                std::os::unix::fs::lchown(entry.path(), Some(uid), Some(uid))
-                    .with_context(|| format!("handing {} to the sandbox user", entry.path().display()))?;
-            }
-            Ok(())
-        })
-        .await
-        .context("handing the workspace to the sandbox user")?
+        hand_to_sandbox(self.repo_dir(), &self.errand, self.sandbox_uid).await
     }
 
     /// The agent's summary, if it wrote one.
@@ -92,6 +73,32 @@ impl Drop for Workspace {
             tracing::warn!(path = %self.root.display(), error = %e, "could not remove a workspace");
         }
     }
+}
+
+/// Makes a working tree and errand's directory the sandbox user's: when the worker runs as root,
+/// the tree's files (not `.git`, which stays the worker's, so an agent cannot change git's
+/// configuration or hooks) and errand's directory change owner. A non-root worker runs its
+/// sandboxes as itself and changes nothing.
+pub async fn hand_to_sandbox(repo: &Path, errand: &Path, uid: u32) -> Result<()> {
+    let (repo, errand) = (repo.to_owned(), errand.to_owned());
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        let me = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
+        if me != 0 || uid == 0 {
+            return Ok(());
+        }
+        let entries = walkdir::WalkDir::new(&repo)
+            .into_iter()
+            .filter_entry(|e| e.file_name() != ".git" || e.depth() == 0)
+            .chain(walkdir::WalkDir::new(&errand));
+        for entry in entries {
+            let entry = entry.context("walking the workspace")?;
+            std::os::unix::fs::lchown(entry.path(), Some(uid), Some(uid))
+                .with_context(|| format!("handing {} to the sandbox user", entry.path().display()))?;
+        }
+        Ok(())
+    })
+    .await
+    .context("handing the workspace to the sandbox user")?
 }
 
 /// The task file: the instruction with its context, for the agent.

@@ -8,16 +8,16 @@
 //! - `rollout-mem ORIGIN_URL DATA_DIR IMAGE K`: K warm rollouts at once, sampling this process's
 //!   VmRSS; prints one JSON line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use errand::forge::git::{CommitAuthor, Git, MirrorCache};
-use errand::rollout::CheckoutPool;
-use errand::job::{Job, JobId, JobKind, JobStatus, RepoName, ReplyTarget, Source, Task};
+use errand::job::{Job, JobId, JobKind, JobStatus, ReplyTarget, RepoName, Source, Task};
 use errand::queue::{QueueSettings, RedisQueue};
+use errand::rollout::{CheckoutPool, hand_to_sandbox};
 use errand::sandbox::{Limits, Sandbox, StepSpec};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -215,32 +215,10 @@ impl Rig {
     }
 }
 
-/// The same hand-over as errand's (private) `Workspace::hand_to_sandbox`: as root, the
-/// repository's files (not `.git`) and errand's directory go to the sandbox uid.
-async fn hand_to_sandbox(repo: &Path, errand: &Path, uid: u32) -> Result<()> {
-    let (repo, errand) = (repo.to_owned(), errand.to_owned());
-    tokio::task::spawn_blocking(move || -> Result<()> {
-        if own_uid() != 0 || uid == 0 {
-            return Ok(());
-        }
-        let entries = walkdir::WalkDir::new(&repo)
-            .into_iter()
-            .filter_entry(|e| e.file_name() != ".git" || e.depth() == 0)
-            .chain(walkdir::WalkDir::new(&errand));
-        for entry in entries {
-            let entry = entry?;
-            std::os::unix::fs::lchown(entry.path(), Some(uid), Some(uid))?;
-        }
-        Ok(())
-    })
-    .await?
-}
-
 /// `adjtimex` prints `time.tv_sec: S` and `time.tv_usec: U` (busybox has no `date +%N`).
 fn parse_adjtimex(output: &str) -> Option<f64> {
-    let field = |name: &str| {
-        output.lines().find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().parse::<f64>().ok()))?
-    };
+    let field =
+        |name: &str| output.lines().find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().parse::<f64>().ok()))?;
     Some(field("time.tv_sec:")? + field("time.tv_usec:")? / 1e6)
 }
 
@@ -248,8 +226,9 @@ fn vm_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
         })
         .unwrap_or(0)
 }
@@ -282,6 +261,9 @@ async fn rollout_mem(origin: &str, data_dir: &str, image: &str, k: usize) -> Res
     stop.store(true, Ordering::Relaxed);
     sampler.await?;
     let peak = peak.load(Ordering::Relaxed) as u64;
-    println!("{}", json!({"k": k, "idle_kib": idle, "peak_kib": peak, "per_rollout_kib": (peak.saturating_sub(idle)) / k.max(1) as u64}));
+    println!(
+        "{}",
+        json!({"k": k, "idle_kib": idle, "peak_kib": peak, "per_rollout_kib": (peak.saturating_sub(idle)) / k.max(1) as u64})
+    );
     Ok(())
 }
