@@ -84,6 +84,8 @@ fn ingress_settings(ingress: &IngressArgs, github: &GithubArgs) -> Result<Ingres
         webhook_secrets: ingress.github_webhook_secret.clone(),
         mentions: github.mentions.clone(),
         bot_login: github.bot_login.clone(),
+        trigger_assignee: github.trigger_assignee.clone(),
+        trigger_label: github.trigger_label.clone(),
         api_token: ingress.api_token.clone(),
         spool_dir: ingress.spool_dir.clone(),
         spool_max_jobs: ingress.spool_max_jobs,
@@ -144,7 +146,7 @@ fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "errand".into())
 }
 
-/// Posts acknowledgements (👀 and the tracking comment) for jobs `serve` accepted, outside the
+/// Posts acknowledgements (👀 and the tracking comment) and replies for jobs `serve` accepted, outside the
 /// webhook request.
 pub async fn acknowledge_accepted_jobs(
     mut accepted: mpsc::Receiver<JobId>,
@@ -156,13 +158,14 @@ pub async fn acknowledge_accepted_jobs(
         let (queue, github, publisher) = (queue.clone(), github.clone(), publisher.clone());
         tokio::spawn(async move {
             let Ok(Some(record)) = queue.get(&id).await else { return };
-            if record.job.kind != JobKind::Task {
-                // A reply is the whole answer; the worker posts it.
-                return;
-            }
             let acked = async {
                 let gh = github.for_repo(&record.job.repo, record.job.installation_id).await?;
-                publisher.acknowledge(&gh, &record).await
+                match &record.job.kind {
+                    JobKind::Task => publisher.acknowledge(&gh, &record).await.map(drop),
+                    // A reply (help, status, stop) is the whole answer: posted at once, however
+                    // busy the workers are; the worker that claims the job finds it posted.
+                    JobKind::Reply { text } => publisher.reply(&gh, &record, text).await,
+                }
             };
             // The worker acknowledges when it claims the job if this fails.
             if let Err(e) = acked.await {
@@ -295,9 +298,7 @@ fn print_jobs(jobs: &[JobRecord], json: bool) -> Result<()> {
             r.job.id,
             status.as_str().unwrap_or_default(),
             r.job.repo,
-            match r.job.reply {
-                crate::job::ReplyTarget::GithubIssue { issue, .. } => issue,
-            },
+            r.job.reply.issue(),
             r.job.requested_by,
             r.job.created_at.format("%Y-%m-%d %H:%M:%S"),
             r.deliveries,

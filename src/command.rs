@@ -52,7 +52,8 @@ impl Command {
     }
 }
 
-/// Options written before a task's instruction, e.g. `@agent --attempts 3 fix the flaky test`.
+/// Options written before a task's instruction (`@agent --attempts 3 fix the flaky test`) or as
+/// its last words (`@agent fix the flaky test --attempts 3`, or `x3`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskOptions {
     /// How many independent attempts to run (`--attempts N`); `None` means the repository default.
@@ -84,16 +85,12 @@ pub fn render_help(mention: &str) -> String {
     format!(
         "**errand** runs a coding agent on a request and answers with a pull request that carries the evidence (the checks it ran, their exit codes and output).\n\n\
          - `{mention} <what to do>`: work on this issue; for example `{mention} fix the failing test`. `{mention}` alone works on the issue as written.\n\
+         - On a pull request (a review comment on a line, or the conversation): the work is pushed to the pull request's own branch and errand answers where you asked. A review with several `{mention}` comments is one job that addresses them all.\n\
+         - `{mention} status`: the state of this thread's jobs and their place in the queue.\n\
+         - `{mention} stop`: cancel this thread's queued or running jobs.\n\
+         - `{mention} retry`: run this thread's last job again.\n\
          - `{mention} help`: this message.\n\n\
-         Only people with write access to the repository can start work. The repository's `.errand.toml` (on the default branch) sets the sandbox image, the agent and the checks."
-    )
-}
-
-/// The answer to a command this version of errand knows but does not carry out yet.
-pub fn render_not_available(command: &Command, mention: &str) -> String {
-    format!(
-        "`{mention} {}` is not available in this version of errand yet.\n\nWrite `{mention} help` to see what I can do.",
-        command.name()
+         Requests on one issue or pull request run one at a time, in order. Only people with write access to the repository can start work. The repository's `.errand.toml` (on the default branch, or the pull request's base) sets the sandbox image, the agent and the checks."
     )
 }
 
@@ -140,6 +137,22 @@ pub fn parse_comment(body: &str, mentions: &[String]) -> Vec<Parsed> {
     found
 }
 
+/// The requests of an edited comment that its previous text did not have, in order: an edit that
+/// fixes a typo elsewhere runs nothing again; one that adds (or changes) a request runs it.
+pub fn new_requests(previous: &str, current: &str, mentions: &[String]) -> Vec<Parsed> {
+    let mut before = parse_comment(previous, mentions);
+    let mut added = Vec::new();
+    for request in parse_comment(current, mentions) {
+        match before.iter().position(|old| *old == request) {
+            Some(index) => {
+                before.remove(index);
+            }
+            None => added.push(request),
+        }
+    }
+    added
+}
+
 /// "Not mine", "mine", or "mine but malformed": what each command parser says about a text.
 enum Claim {
     NotMine,
@@ -176,6 +189,7 @@ fn parse_word(text: &str, word: &str, command: Command) -> Claim {
 fn parse_task(text: &str) -> Claim {
     let mut options = TaskOptions::default();
     let mut rest = text;
+    let mut ended_options = false;
     while let Some(token) = rest.split_whitespace().next().filter(|t| t.starts_with("--")) {
         rest = rest.trim_start()[token.len()..].trim_start();
         let (name, inline_value) = match token.split_once('=') {
@@ -183,8 +197,11 @@ fn parse_task(text: &str) -> Claim {
             None => (token, None),
         };
         match name {
-            // `--` ends the options, so an instruction may itself start with `--`.
-            "--" => break,
+            // `--` ends the options, so an instruction may itself start (or end) with `--`.
+            "--" => {
+                ended_options = true;
+                break;
+            }
             "--help" => return Claim::Mine(Command::Help),
             "--attempts" => {
                 let value = match inline_value {
@@ -197,21 +214,55 @@ fn parse_task(text: &str) -> Claim {
                         _ => return Claim::Malformed(ParseError::MissingOptionValue { option: "--attempts" }),
                     },
                 };
-                match value.parse::<u32>() {
-                    Ok(n) if (1..=MAX_ATTEMPTS_OPTION).contains(&n) => options.attempts = Some(n),
-                    _ => {
-                        return Claim::Malformed(ParseError::InvalidOptionValue {
-                            option: "--attempts",
-                            value: value.to_owned(),
-                            expected: ATTEMPTS_EXPECTED,
-                        });
-                    }
+                match attempts_value(value) {
+                    Ok(n) => options.attempts = Some(n),
+                    Err(error) => return Claim::Malformed(error),
                 }
             }
             _ => return Claim::Malformed(ParseError::UnknownOption { option: name.to_owned() }),
         }
     }
-    Claim::Mine(Command::Task { instruction: rest.trim().to_owned(), options })
+    let mut instruction = rest.trim();
+    if !ended_options
+        && options.attempts.is_none()
+        && let Some((kept, value)) = trailing_attempts(instruction)
+    {
+        match attempts_value(value) {
+            Ok(n) => {
+                options.attempts = Some(n);
+                instruction = kept;
+            }
+            Err(error) => return Claim::Malformed(error),
+        }
+    }
+    Claim::Mine(Command::Task { instruction: instruction.to_owned(), options })
+}
+
+/// `--attempts N`, `--attempts=N` or `xN` as the last words of an instruction (`@agent fix this
+/// --attempts 4`, `@agent fix this x4`): the instruction before them and the value.
+fn trailing_attempts(text: &str) -> Option<(&str, &str)> {
+    let (before, last) = text.rsplit_once(char::is_whitespace)?;
+    if let Some(value) = last.strip_prefix("--attempts=") {
+        return Some((before.trim_end(), value));
+    }
+    if let Some(count) =
+        last.strip_prefix(['x', '×']).filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Some((before.trim_end(), count));
+    }
+    let (before_option, option) = before.trim_end().rsplit_once(char::is_whitespace)?;
+    (option == "--attempts").then(|| (before_option.trim_end(), last))
+}
+
+fn attempts_value(value: &str) -> Result<u32, ParseError> {
+    match value.parse::<u32>() {
+        Ok(n) if (1..=MAX_ATTEMPTS_OPTION).contains(&n) => Ok(n),
+        _ => Err(ParseError::InvalidOptionValue {
+            option: "--attempts",
+            value: value.to_owned(),
+            expected: ATTEMPTS_EXPECTED,
+        }),
+    }
 }
 
 /// The first mention of any name in `text` (already masked), as the byte offset of its `@` and
@@ -622,6 +673,26 @@ mod tests {
             Command::Task { instruction: "fix the flaky test".to_owned(), options: TaskOptions { attempts: Some(3) } };
         assert_eq!(commands("@agent --attempts 3 fix the flaky test"), [Ok(expected.clone())]);
         assert_eq!(commands("@agent --attempts=3 fix the flaky test"), [Ok(expected)]);
+    }
+
+    #[test]
+    fn the_attempts_option_may_also_end_the_instruction() {
+        let expected =
+            Command::Task { instruction: "fix the flaky test".to_owned(), options: TaskOptions { attempts: Some(4) } };
+        for text in [
+            "@agent fix the flaky test --attempts 4",
+            "@agent fix the flaky test --attempts=4",
+            "@agent fix the flaky test x4",
+            "@agent fix the flaky test ×4",
+        ] {
+            assert_eq!(commands(text), [Ok(expected.clone())], "{text}");
+        }
+        assert_eq!(commands("@agent resize the logo to 640x4"), [task("resize the logo to 640x4")]);
+        assert_eq!(commands("@agent double the x"), [task("double the x")]);
+        assert_eq!(commands("@agent -- fix the x4"), [task("fix the x4")]);
+        assert!(
+            matches!(&commands("@agent fix it x40")[..], [Err(ParseError::InvalidOptionValue { value, .. })] if value == "40")
+        );
     }
 
     #[test]

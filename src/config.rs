@@ -104,6 +104,13 @@ pub struct GithubArgs {
     /// The bot's own login, whose comments never trigger jobs (besides every `Bot` account).
     #[arg(long, env = "ERRAND_BOT_LOGIN")]
     pub bot_login: Option<String>,
+    /// Assigning an issue to this login starts a task with the issue as the instruction (off
+    /// unless set; GitHub Apps cannot be assigned, so this is a machine user's login).
+    #[arg(long, env = "ERRAND_TRIGGER_ASSIGNEE")]
+    pub trigger_assignee: Option<String>,
+    /// Adding this label to an issue starts a task with the issue as the instruction (off unless set).
+    #[arg(long, env = "ERRAND_TRIGGER_LABEL")]
+    pub trigger_label: Option<String>,
     /// Names that summon errand in a comment, comma-separated.
     #[arg(long, env = "ERRAND_MENTIONS", default_value = "@agent", value_delimiter = ',')]
     pub mentions: Vec<String>,

@@ -116,6 +116,8 @@ pub enum Source {
     GithubIssueComment,
     GithubPullRequestComment,
     GithubReviewComment,
+    /// An issue assigned to errand, or given errand's label.
+    GithubIssue,
     Slack,
     Api,
 }
@@ -128,9 +130,38 @@ pub enum ReplyTarget {
     GithubIssue {
         /// The issue or pull request number.
         issue: u64,
-        /// The comment that asked (gets the 👀 reaction). GitHub ids exceed 2^31.
-        comment_id: u64,
+        /// The comment that asked (gets the 👀 reaction); `None` when the issue itself asked (it
+        /// was assigned to errand or labelled). GitHub ids exceed 2^31.
+        comment_id: Option<u64>,
     },
+    /// A pull request review: errand answers in the review threads that asked.
+    GithubReview {
+        pull: u64,
+        /// The review; every comment of it that mentions errand is addressed by the one job.
+        review_id: Option<u64>,
+        /// The review comment that asked, if a comment (not the review's own text) did.
+        comment_id: Option<u64>,
+        /// The first comment of that comment's thread: replies go there (GitHub takes no replies
+        /// to replies).
+        thread_id: Option<u64>,
+    },
+}
+
+impl ReplyTarget {
+    /// The comment that asked, if a comment did.
+    pub fn asking_comment(&self) -> Option<u64> {
+        match *self {
+            Self::GithubIssue { comment_id, .. } | Self::GithubReview { comment_id, .. } => comment_id,
+        }
+    }
+
+    /// The issue or pull request the request was made on.
+    pub fn issue(&self) -> u64 {
+        match *self {
+            Self::GithubIssue { issue, .. } => issue,
+            Self::GithubReview { pull, .. } => pull,
+        }
+    }
 }
 
 /// What the requester asked for, with the context the agent gets.
@@ -144,6 +175,12 @@ pub struct Task {
     pub body: String,
     /// A link to the comment that asked.
     pub url: String,
+}
+
+/// The pull request a follow-up works on: its head branch gets the new commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    pub pull: u64,
 }
 
 /// What a job does.
@@ -172,6 +209,26 @@ pub struct Job {
     pub reply: ReplyTarget,
     #[serde(default)]
     pub kind: JobKind,
+    /// Set when the request was made on a pull request: the work goes onto its branch instead of
+    /// a new one.
+    #[serde(default)]
+    pub follow_up: Option<FollowUp>,
+}
+
+impl Job {
+    /// The conversation the job belongs to (an issue or a pull request): tasks of one thread run
+    /// one at a time, in order, and `stop`, `status` and `retry` act on them. Replies have none.
+    pub fn thread(&self) -> Option<String> {
+        match self.kind {
+            JobKind::Task => Some(thread_key(&self.repo, self.reply.issue())),
+            JobKind::Reply { .. } => None,
+        }
+    }
+}
+
+/// The thread key of an issue or pull request.
+pub fn thread_key(repo: &RepoName, issue: u64) -> String {
+    format!("github:{repo}#{issue}")
 }
 
 /// A job's place in its life, as the job API reports it.
@@ -218,6 +275,9 @@ pub struct JobRecord {
     pub tracking_comment_id: Option<u64>,
     #[serde(default)]
     pub pull_request: Option<PullRequestRef>,
+    /// Who asked the job to stop (`@agent stop`); a worker ends it as cancelled.
+    #[serde(default)]
+    pub cancel_requested_by: Option<String>,
 }
 
 impl JobRecord {
@@ -231,6 +291,7 @@ impl JobRecord {
             error: None,
             tracking_comment_id: None,
             pull_request: None,
+            cancel_requested_by: None,
         }
     }
 }
@@ -242,6 +303,7 @@ pub struct JobUpdate {
     pub error: Option<String>,
     pub tracking_comment_id: Option<u64>,
     pub pull_request: Option<PullRequestRef>,
+    pub cancel_requested_by: Option<String>,
 }
 
 impl JobUpdate {
@@ -258,6 +320,9 @@ impl JobUpdate {
         }
         if let Some(pr) = self.pull_request {
             record.pull_request = Some(pr);
+        }
+        if let Some(by) = self.cancel_requested_by {
+            record.cancel_requested_by = Some(by);
         }
         record.updated_at = now;
     }

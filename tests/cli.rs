@@ -149,8 +149,9 @@ async fn an_operator_lists_dead_jobs_and_requeues_one() {
         created_at: chrono::Utc::now(),
         installation_id: None,
         task: Task { instruction: "fix this".into(), title: "t".into(), body: String::new(), url: String::new() },
-        reply: ReplyTarget::GithubIssue { issue: 7, comment_id: 1 },
+        reply: ReplyTarget::GithubIssue { issue: 7, comment_id: Some(1) },
         kind: Default::default(),
+        follow_up: None,
     };
     let id = job.id.clone();
     queue.enqueue(job, "cli-dead-1").await.unwrap();

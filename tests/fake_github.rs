@@ -14,6 +14,7 @@ use fake_github::{
 };
 use octocrab::Octocrab;
 use octocrab::models::reactions::ReactionContent;
+use octocrab::models::webhook_events::{WebhookEvent, WebhookEventPayload};
 use octocrab::models::{AppId, CommentId, InstallationId};
 use octocrab::service::middleware::retry::RetryConfig;
 use serde_json::Value;
@@ -473,4 +474,375 @@ async fn a_body_longer_than_githubs_limit_is_refused_with_422() {
     }
     issues.create_comment(1, "é".repeat(65_536)).await.expect("the limit counts characters, not bytes");
     assert_eq!(github.comments(REPO, 1).len(), 1);
+}
+
+/// The calculator with a fix on `errand/issue-1-abcd`, opened as pull request #2 by the bot, and
+/// a review of it by `octocat` with two comments (one on the changed line, one on an unchanged
+/// one); returns (pull number, review id, comment ids).
+fn reviewed_pull(github: &FakeGithub) -> (u64, u64, Vec<u64>) {
+    github.add_branch(
+        REPO,
+        "errand/issue-1-abcd",
+        "main",
+        &[("calc.sh", "# Adds two numbers.\nadd() { echo $(( $1 + $2 )); }\n")],
+        "Make add() add",
+    );
+    let pull = github.add_pull(REPO, "errand/issue-1-abcd", "main", "Make add() add", "Closes #1", APP_BOT_LOGIN);
+    let (review, comments) = github.add_review(
+        REPO,
+        pull,
+        "octocat",
+        "Nearly there",
+        &[("calc.sh", 2, "Use printf, @errand"), ("README.md", 1, "Mention add() here")],
+    );
+    (pull, review, comments)
+}
+
+fn github_error(result: Result<impl std::fmt::Debug, octocrab::Error>) -> (u16, String, Option<Vec<Value>>) {
+    match result {
+        Err(octocrab::Error::GitHub { source, .. }) => (source.status_code.as_u16(), source.message, source.errors),
+        other => panic!("expected an error from GitHub, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn review_comments_are_listed_oldest_first_with_their_thread_and_hunk() {
+    let github = world().await;
+    let (pull, review, comments) = reviewed_pull(&github);
+    let reply = github.add_review_reply(REPO, pull, comments[0], "octocat", "Or echo, fine");
+    let octocrab = token_client(&github);
+    let pulls = octocrab.pulls("acme", "calculator");
+    let head = github.sha_of(REPO, "errand/issue-1-abcd").expect("the head");
+
+    let listed = pulls.list_comments(Some(pull)).per_page(100).send().await.expect("review comments");
+    let ids: Vec<u64> = listed.items.iter().map(|c| c.id.0).collect();
+    assert_eq!(ids, [comments[0], comments[1], reply]);
+    assert!(ids.iter().all(|id| *id > u64::from(u32::MAX)));
+    let first = &listed.items[0];
+    assert_eq!((first.path.as_str(), first.line, first.original_line), ("calc.sh", Some(2), Some(2)));
+    assert_eq!(first.pull_request_review_id.map(|r| r.0), Some(review));
+    assert_eq!(first.in_reply_to_id, None);
+    assert_eq!((first.commit_id.as_str(), first.original_commit_id.as_str()), (head.as_str(), head.as_str()));
+    assert_eq!(first.user.as_ref().map(|u| u.login.as_str()), Some("octocat"));
+    assert_eq!(first.body, "Use printf, @errand");
+    assert_eq!(
+        first.diff_hunk,
+        "@@ -1 +1,2 @@\n-add() { echo $(( $1 - $2 )); }\n+# Adds two numbers.\n+add() { echo $(( $1 + $2 )); }"
+    );
+    assert_eq!(first.html_url, format!("{}/acme/calculator/pull/{pull}#discussion_r{}", github.api_url(), comments[0]));
+    let outside_the_diff = &listed.items[1];
+    assert_eq!(outside_the_diff.diff_hunk, "@@ -1,1 +1,1 @@\n # Calculator");
+    let threaded = &listed.items[2];
+    assert_eq!(threaded.in_reply_to_id.map(|c| c.0), Some(comments[0]));
+    assert_ne!(threaded.pull_request_review_id.map(|r| r.0), Some(review), "a reply has a review of its own");
+    assert_eq!((threaded.path.as_str(), threaded.diff_hunk.as_str()), ("calc.sh", first.diff_hunk.as_str()));
+
+    let raw: Value = octocrab.get(format!("/repos/{REPO}/pulls/{pull}/comments"), None::<&()>).await.expect("raw");
+    assert!(raw[0].get("in_reply_to_id").is_none(), "GitHub leaves in_reply_to_id out of a thread's first comment");
+    assert_eq!(raw[0]["pull_request_url"], format!("{}/repos/{REPO}/pulls/{pull}", github.api_url()));
+    let page: Value =
+        octocrab.get(format!("/repos/{REPO}/pulls/{pull}/comments"), Some(&[("per_page", "2")])).await.expect("page");
+    assert_eq!(page.as_array().map(Vec::len), Some(2));
+
+    let of_review: Value = octocrab
+        .get(format!("/repos/{REPO}/pulls/{pull}/reviews/{review}/comments"), None::<&()>)
+        .await
+        .expect("the review's comments");
+    let of_review: Vec<&Value> = of_review.as_array().expect("a list").iter().map(|c| &c["id"]).collect();
+    assert_eq!(of_review, [comments[0], comments[1]]);
+    let reviews = pulls.list_reviews(pull).send().await.expect("reviews");
+    let states: Vec<_> = reviews.items.iter().map(|r| (r.id.0, r.state, r.body.clone())).collect();
+    let commented = Some(octocrab::models::pulls::ReviewState::Commented);
+    assert_eq!(states[0], (review, commented, Some("Nearly there".to_owned())));
+    assert_eq!(states[1].2.as_deref(), Some(""), "a reply's review has an empty body");
+    assert_eq!(github.reviews(REPO, pull).len(), 2);
+
+    let missing = octocrab.get::<Value, _, _>(format!("/repos/{REPO}/pulls/1/comments"), None::<&()>).await;
+    assert_eq!(github_error(missing).0, 404, "#1 is an issue, not a pull request");
+}
+
+#[tokio::test]
+async fn a_push_that_changes_the_commented_line_makes_the_comment_outdated() {
+    let github = world().await;
+    let (pull, _, comments) = reviewed_pull(&github);
+    let reviewed = github.sha_of(REPO, "errand/issue-1-abcd").expect("the head");
+    let fixed = github.add_branch(
+        REPO,
+        "errand/issue-1-abcd",
+        "errand/issue-1-abcd",
+        &[("calc.sh", "# Adds two numbers.\nadd() { printf '%d\\n' $(( $1 + $2 )); }\n")],
+        "Use printf",
+    );
+    assert_eq!(github.branch_log(REPO, "errand/issue-1-abcd"), ["Use printf", "Make add() add", "Initial commit"]);
+    let octocrab = token_client(&github);
+    let pulls = octocrab.pulls("acme", "calculator");
+
+    assert_eq!(pulls.get(pull).await.expect("the pull request").head.sha, fixed);
+    let changed = pulls.comment(comments[0].into()).get().await.expect("the comment");
+    assert_eq!((changed.line, changed.original_line, changed.position), (None, Some(2), None));
+    assert_eq!(
+        (changed.commit_id.as_str(), changed.original_commit_id.as_str()),
+        (reviewed.as_str(), reviewed.as_str())
+    );
+    let unchanged = pulls.comment(comments[1].into()).get().await.expect("the comment");
+    assert_eq!((unchanged.line, unchanged.commit_id.as_str()), (Some(1), fixed.as_str()));
+    assert_eq!(github.sha_of(REPO, &format!("refs/pull/{pull}/head")), Some(fixed), "the push moved refs/pull/N/head");
+}
+
+#[tokio::test]
+async fn a_reply_goes_into_the_thread_and_a_reply_to_a_reply_is_422() {
+    let github = world().await;
+    let (pull, review, comments) = reviewed_pull(&github);
+    let octocrab = token_client(&github);
+    let pulls = octocrab.pulls("acme", "calculator");
+
+    let reply = pulls.reply_to_comment(pull, comments[0].into(), "Done in abc123").await.expect("a reply");
+    assert_eq!(reply.in_reply_to_id.map(|c| c.0), Some(comments[0]));
+    assert_eq!(reply.user.as_ref().map(|u| u.login.as_str()), Some(TOKEN_BOT_LOGIN));
+    assert_eq!((reply.path.as_str(), reply.original_line), ("calc.sh", Some(2)));
+    let reply_review = reply.pull_request_review_id.expect("a review").0;
+    assert_ne!(reply_review, review);
+    let post = github.requests().into_iter().find(|r| r.path.ends_with("/replies")).expect("the reply request");
+    assert_eq!(post.status, 201);
+
+    let (status, message, errors) = github_error(pulls.reply_to_comment(pull, reply.id, "Again").await);
+    assert_eq!((status, message.as_str()), (422, "Validation Failed"));
+    assert_eq!(errors.expect("errors")[0]["resource"], "PullRequestReviewComment");
+    let other = github.add_pull(REPO, "errand/issue-1-abcd", "main", "Same branch again", "", "octocat");
+    assert_eq!(github_error(pulls.reply_to_comment(other, comments[0].into(), "Hm").await).0, 404);
+    let no_body = octocrab
+        .post::<_, Value>(
+            format!("/repos/{REPO}/pulls/{pull}/comments/{}/replies", comments[0]),
+            Some(&serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(github_error(no_body).0, 422);
+
+    let held = github.review_comments(REPO, pull);
+    assert_eq!(held.len(), 3);
+    assert_eq!(
+        (held[2].id, held[2].in_reply_to, held[2].review_id, held[2].author.as_str()),
+        (reply.id.0, Some(comments[0]), reply_review, TOKEN_BOT_LOGIN)
+    );
+    let reviews = github.reviews(REPO, pull);
+    assert_eq!(reviews.len(), 2);
+    assert_eq!(
+        (reviews[1].id, reviews[1].author.as_str(), reviews[1].body.as_str()),
+        (reply_review, TOKEN_BOT_LOGIN, "")
+    );
+    assert_eq!(reviews[1].state, "COMMENTED");
+}
+
+#[tokio::test]
+async fn a_review_comment_is_edited_with_patch_and_its_history_kept() {
+    let github = world().await;
+    let (pull, _, comments) = reviewed_pull(&github);
+    let octocrab = token_client(&github);
+    let pulls = octocrab.pulls("acme", "calculator");
+
+    let edited = pulls.comment(comments[1].into()).update("Mention add() in the README").await.expect("an edit");
+    assert_eq!(edited.body, "Mention add() in the README");
+    assert_eq!(pulls.comment(comments[1].into()).get().await.expect("the comment").body, "Mention add() in the README");
+    assert_eq!(github_error(pulls.comment(1.into()).update("x").await).0, 404);
+
+    let previous = github.edit_review_comment(REPO, comments[1], "Mention add() and sub()");
+    assert_eq!(previous, "Mention add() in the README");
+    let held = &github.review_comments(REPO, pull)[1];
+    assert_eq!((held.body.as_str(), held.edits), ("Mention add() and sub()", 2));
+    assert_eq!(held.history, ["Mention add() here", "Mention add() in the README"]);
+}
+
+#[tokio::test]
+async fn branches_say_whether_they_are_protected_and_names_may_contain_slashes() {
+    let github = world().await;
+    let sha = github.add_branch(REPO, "errand/issue-1-abcd", "main", &[("NEW.md", "new\n")], "Add NEW.md");
+    github.protect_branch(REPO, "main");
+    let octocrab = token_client(&github);
+    let repos = octocrab.repos("acme", "calculator");
+    let branches = repos.branches();
+
+    let main = branches.get("main").await.expect("main");
+    assert!(main.protected);
+    assert_eq!(main.commit.sha, github.sha_of(REPO, "main").expect("main"));
+    assert_eq!(main.protection.map(|p| p.enabled), Some(true));
+    let topic = branches.get("errand/issue-1-abcd").await.expect("a branch with a slash");
+    assert_eq!(
+        (topic.name.as_str(), topic.protected, topic.commit.sha.as_str()),
+        ("errand/issue-1-abcd", false, sha.as_str())
+    );
+    assert_eq!(topic.commit.commit.message, "Add NEW.md");
+    assert_eq!(topic.commit.parents.len(), 1);
+
+    let raw: Value =
+        octocrab.get(format!("/repos/{REPO}/branches/errand/issue-1-abcd"), None::<&()>).await.expect("raw");
+    assert_eq!(raw["protection"]["enabled"], false);
+    assert_eq!(raw["protection"]["required_status_checks"]["enforcement_level"], "off");
+    assert_eq!(raw["_links"]["self"], format!("{}/repos/{REPO}/branches/errand/issue-1-abcd", github.api_url()));
+    let (status, message, _) = github_error(branches.get("errand/nope").await);
+    assert_eq!((status, message.as_str()), (404, "Branch not found"));
+    assert_eq!(github.branch_log(REPO, "errand/issue-1-abcd"), ["Add NEW.md", "Initial commit"]);
+    assert!(github.unexpected_requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_fork_pull_request_lives_only_at_refs_pull_and_names_the_fork_as_its_head_repo() {
+    let github = world().await;
+    let octocrab = token_client(&github);
+    let pulls = octocrab.pulls("acme", "calculator");
+    let fork = github.add_fork_pull(
+        REPO,
+        "contributor/calculator",
+        "fix-add",
+        "main",
+        "Fix add()",
+        "contributor",
+        &[("calc.sh", "add() { echo $(( $1 + $2 )); }\n")],
+    );
+
+    let pull = pulls.get(fork).await.expect("the fork's pull request");
+    let head_repo = pull.head.repo.as_ref().expect("head.repo");
+    assert_eq!(head_repo.fork, Some(true));
+    assert_eq!(head_repo.full_name.as_deref(), Some("contributor/calculator"));
+    assert_eq!(head_repo.owner.as_ref().map(|o| o.login.as_str()), Some("contributor"));
+    assert_eq!((pull.head.ref_field.as_str(), pull.head.label.as_deref()), ("fix-add", Some("contributor:fix-add")));
+    assert_eq!(pull.maintainer_can_modify, Some(false));
+    assert_eq!(pull.base.repo.as_ref().and_then(|r| r.full_name.as_deref()), Some(REPO));
+    let refs_pull = format!("refs/pull/{fork}/head");
+    assert_eq!(github.sha_of(REPO, &refs_pull).as_deref(), Some(pull.head.sha.as_str()));
+    assert_eq!(github.branches(REPO), ["main"], "a fork's branch is not a branch here");
+    assert_eq!(github.file_at(REPO, &refs_pull, "calc.sh").as_deref(), Some("add() { echo $(( $1 + $2 )); }\n"));
+    assert_eq!(github.branch_log(REPO, &refs_pull), ["Fix add()", "Initial commit"]);
+    let listed = pulls.list().head("contributor:fix-add").send().await.expect("listed by the fork's head");
+    assert_eq!(listed.items.iter().map(|p| p.number).collect::<Vec<_>>(), [fork]);
+    let held = &github.pull_requests(REPO)[0];
+    assert_eq!((held.head.as_str(), held.head_repo.as_str()), ("fix-add", "contributor/calculator"));
+
+    push_branch(&github.clone_url(REPO), "own", "README.md", "own\n");
+    let own = pulls.create("Own", "own", "main").send().await.expect("a same-repository pull request");
+    let own_repo = own.head.repo.as_ref().expect("head.repo");
+    assert_eq!((own_repo.full_name.as_deref(), own_repo.fork), (Some(REPO), Some(false)));
+    assert_eq!(own.maintainer_can_modify, Some(false));
+    assert_eq!((own.merged, own.locked), (Some(false), false));
+    assert_eq!(github.sha_of(REPO, &format!("refs/pull/{}/head", own.number)), github.sha_of(REPO, "own"));
+
+    github.close_pull(REPO, own.number, true);
+    let merged = pulls.get(own.number).await.expect("the merged pull request");
+    assert_eq!((merged.merged, merged.merged_at.is_some()), (Some(true), true));
+    let as_issue = octocrab.issues("acme", "calculator").get(own.number).await.expect("a pull request is an issue");
+    assert!(as_issue.pull_request.is_some());
+}
+
+#[tokio::test]
+async fn reactions_on_issues_and_review_comments_are_made_once_per_user_and_content() {
+    let github = world().await;
+    let (pull, _, comments) = reviewed_pull(&github);
+    let octocrab = token_client(&github);
+    let issues = octocrab.issues("acme", "calculator");
+    let pulls = octocrab.pulls("acme", "calculator");
+
+    let first = issues.create_reaction(1, ReactionContent::Eyes).await.expect("a reaction on the issue");
+    let again = issues.create_reaction(1, ReactionContent::Eyes).await.expect("the same reaction");
+    assert_eq!(again.id, first.id);
+    issues.create_reaction(pull, ReactionContent::Rocket).await.expect("a reaction on the pull request");
+    let on_comment = pulls.create_comment_reaction(comments[0], ReactionContent::Eyes).await.expect("a reaction");
+    assert_eq!(on_comment.user.login, TOKEN_BOT_LOGIN);
+    let twice = pulls.create_comment_reaction(comments[0], ReactionContent::Eyes).await.expect("the same one");
+    assert_eq!(twice.id, on_comment.id);
+    pulls.create_comment_reaction(comments[0], ReactionContent::PlusOne).await.expect("another one");
+
+    assert_eq!(github.issue_reactions(REPO, 1), ["eyes"]);
+    assert_eq!(github.issue_reactions(REPO, pull), ["rocket"]);
+    assert_eq!(github.review_comment_reactions(REPO, comments[0]), ["eyes", "+1"]);
+    assert!(github.review_comment_reactions(REPO, comments[1]).is_empty());
+    let statuses: Vec<u16> =
+        github.requests().iter().filter(|r| r.path.ends_with("/reactions")).map(|r| r.status).collect();
+    assert_eq!(statuses, [201, 200, 201, 201, 200, 201]);
+
+    let issue: Value = octocrab.get(format!("/repos/{REPO}/issues/1"), None::<&()>).await.expect("the issue");
+    assert_eq!((issue["reactions"]["total_count"].as_u64(), issue["reactions"]["eyes"].as_u64()), (Some(1), Some(1)));
+    let comment: Value =
+        octocrab.get(format!("/repos/{REPO}/pulls/comments/{}", comments[0]), None::<&()>).await.expect("comment");
+    assert_eq!(comment["reactions"]["total_count"], 2);
+    let missing = issues.create_reaction(99, ReactionContent::Eyes).await;
+    assert_eq!(github_error(missing).0, 404);
+    let bad = octocrab
+        .post::<_, Value>(format!("/repos/{REPO}/issues/1/reactions"), Some(&serde_json::json!({"content": "tada"})))
+        .await;
+    assert_eq!(github_error(bad).0, 422);
+}
+
+#[tokio::test]
+async fn review_webhooks_carry_the_comment_the_pull_request_and_what_changed() {
+    let github = world().await;
+    let (pull, review, comments) = reviewed_pull(&github);
+    let reply = github.add_review_reply(REPO, pull, comments[0], "octocat", "@errand also handle overflow");
+    let parse = |event: &str, payload: &Value| {
+        WebhookEvent::try_from_header_and_body(event, &serde_json::to_vec(payload).expect("JSON"))
+            .unwrap_or_else(|e| panic!("a {event} event: {e}"))
+    };
+
+    let created = github.review_comment_webhook(REPO, pull, reply);
+    assert_eq!(created["action"], "created");
+    assert_eq!(created["comment"]["id"], reply);
+    assert_eq!(created["comment"]["in_reply_to_id"], comments[0]);
+    assert_eq!(created["comment"]["body"], "@errand also handle overflow");
+    assert_eq!(created["pull_request"]["number"], pull);
+    assert_eq!(created["pull_request"]["head"]["ref"], "errand/issue-1-abcd");
+    assert_eq!(created["installation"]["id"], INSTALLATION_ID);
+    assert_eq!(created["sender"]["login"], "octocat");
+    let event = parse("pull_request_review_comment", &created);
+    let WebhookEventPayload::PullRequestReviewComment(specific) = event.specific else {
+        panic!("not a review comment")
+    };
+    assert_eq!((specific.comment.id.0, specific.comment.in_reply_to_id.map(|c| c.0)), (reply, Some(comments[0])));
+    assert_eq!(specific.pull_request.number, pull);
+    assert_eq!(event.repository.and_then(|r| r.full_name).as_deref(), Some(REPO));
+    let top_level = github.review_comment_webhook(REPO, pull, comments[0]);
+    assert!(top_level["comment"].get("in_reply_to_id").is_none());
+    assert_eq!(top_level["comment"]["pull_request_review_id"], review);
+
+    let previous = github.edit_review_comment(REPO, comments[0], "Use printf, @errand, please");
+    let edited = github.review_comment_edited_webhook(REPO, pull, comments[0], &previous);
+    assert_eq!(
+        (edited["action"].as_str(), edited["changes"]["body"]["from"].as_str()),
+        (Some("edited"), Some("Use printf, @errand"))
+    );
+    assert_eq!(edited["comment"]["body"], "Use printf, @errand, please");
+    let event = parse("pull_request_review_comment", &edited);
+    let WebhookEventPayload::PullRequestReviewComment(specific) = event.specific else {
+        panic!("not a review comment")
+    };
+    assert_eq!(specific.changes.and_then(|c| c.body).map(|b| b.from).as_deref(), Some("Use printf, @errand"));
+
+    let submitted = github.review_webhook(REPO, pull, review);
+    assert_eq!(
+        (submitted["action"].as_str(), submitted["review"]["state"].as_str()),
+        (Some("submitted"), Some("commented"))
+    );
+    assert_eq!(submitted["review"]["id"], review);
+    assert_eq!(submitted["review"]["body"], "Nearly there");
+    assert_eq!(submitted["pull_request"]["head"]["ref"], "errand/issue-1-abcd");
+    let event = parse("pull_request_review", &submitted);
+    let WebhookEventPayload::PullRequestReview(specific) = event.specific else { panic!("not a review") };
+    assert_eq!((specific.review.id.0, specific.pull_request.number), (review, pull));
+    let reply_review = github.review_comments(REPO, pull)[2].review_id;
+    assert_eq!(github.review_webhook(REPO, pull, reply_review)["review"]["body"], Value::Null);
+
+    let on_pull = github.add_issue_comment(REPO, pull, "octocat", "@errand rebase please");
+    let comment = github.issue_comment_webhook(REPO, pull, on_pull);
+    let marker = &comment["issue"]["pull_request"];
+    assert_eq!(marker["url"], format!("{}/repos/{REPO}/pulls/{pull}", github.api_url()));
+    assert!(["html_url", "diff_url", "patch_url"].iter().all(|field| marker[field].is_string()));
+    let previous = github.edit_issue_comment(REPO, on_pull, "@errand rebase, please");
+    let edited = github.issue_comment_edited_webhook(REPO, pull, on_pull, &previous);
+    assert_eq!(
+        (edited["action"].as_str(), edited["changes"]["body"]["from"].as_str()),
+        (Some("edited"), Some("@errand rebase please"))
+    );
+    let event = parse("issue_comment", &edited);
+    let WebhookEventPayload::IssueComment(specific) = event.specific else { panic!("not an issue comment") };
+    assert_eq!(specific.comment.body.as_deref(), Some("@errand rebase, please"));
+    assert_eq!(specific.changes.map(|c| c.body.from).as_deref(), Some("@errand rebase please"));
+    assert!(specific.issue.pull_request.is_some());
+    assert_eq!(github.comments(REPO, pull)[0].history, ["@errand rebase please"]);
 }

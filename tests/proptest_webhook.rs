@@ -10,7 +10,11 @@ const EVENTS: [&str; 4] = ["issue_comment", "ping", "push", "pull_request"];
 
 fn parse(event: &str, body: &[u8]) -> Result<GithubEvent, PayloadError> {
     let mentions = vec!["@agent".to_owned()];
-    parse_event(event, body, &ParseContext { mentions: &mentions, bot_login: Some("errand[bot]") })
+    parse_event(
+        event,
+        body,
+        &ParseContext { mentions: &mentions, bot_login: Some("errand[bot]"), ..ParseContext::default() },
+    )
 }
 
 /// A valid `issue_comment` delivery that mentions errand.

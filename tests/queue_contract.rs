@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::Utc;
-use errand::job::{Job, JobId, JobStatus, JobUpdate, PullRequestRef, ReplyTarget, Source, Task};
+use errand::job::{Job, JobId, JobKind, JobStatus, JobUpdate, PullRequestRef, ReplyTarget, Source, Task};
 use errand::queue::{Enqueued, MemoryQueue, Queue, QueueSettings, RedisQueue};
 use test_redis::TestRedis;
 use tokio::time::Instant;
@@ -81,6 +81,9 @@ contract_tests!(
     jobs_are_listed_newest_first,
     outstanding_counts_queued_delayed_and_leased_jobs,
     updates_merge_into_the_record_and_keep_large_ids_exact,
+    a_thread_lists_its_open_tasks_oldest_first_and_remembers_the_last,
+    a_deferred_job_comes_back_without_counting_a_delivery,
+    a_stop_request_is_on_the_record_a_worker_claims,
 );
 
 async fn within_time(test: impl Future<Output = ()>) {
@@ -101,8 +104,9 @@ fn job(n: u64) -> Job {
             body: "It is broken.".into(),
             url: format!("https://github.com/acme/calculator/issues/{n}#issuecomment-{n}"),
         },
-        reply: ReplyTarget::GithubIssue { issue: n, comment_id: 1000 + n },
+        reply: ReplyTarget::GithubIssue { issue: n, comment_id: Some(1000 + n) },
         kind: Default::default(),
+        follow_up: None,
     }
 }
 
@@ -400,6 +404,62 @@ async fn updates_merge_into_the_record_and_keep_large_ids_exact(backend: Backend
     let missing = queue.update(&JobId::generate(), JobUpdate::default()).await;
     assert!(missing.is_err(), "updating a job that does not exist succeeded");
     assert!(queue.get(&JobId::generate()).await.unwrap().is_none());
+}
+
+async fn a_thread_lists_its_open_tasks_oldest_first_and_remembers_the_last(backend: Backend) {
+    let queue = backend.queue(LONG_LEASE).await;
+    let thread = "github:acme/calculator#1";
+    let first = enqueue(&queue, 1).await;
+    let other_thread = enqueue(&queue, 2).await;
+    let second = enqueue(&queue, 1).await;
+    // A reply (help, status) belongs to no thread: it never waits and is never retried.
+    let mut reply = job(1);
+    reply.kind = JobKind::Reply { text: "help".into() };
+    queue.enqueue(reply, "test:reply").await.unwrap();
+
+    let ids = |records: Vec<errand::job::JobRecord>| records.into_iter().map(|r| r.job.id).collect::<Vec<_>>();
+    assert_eq!(ids(queue.open_in_thread(thread).await.unwrap()), [first.clone(), second.clone()]);
+    assert_eq!(queue.last_in_thread(thread).await.unwrap().map(|r| r.job.id), Some(second.clone()));
+
+    let delivery = claim_soon(&queue, "worker-a").await;
+    assert_eq!(delivery.record.job.id, first);
+    queue.finish(&delivery, JobStatus::Succeeded, None).await.unwrap();
+    assert_eq!(ids(queue.open_in_thread(thread).await.unwrap()), [second.clone()]);
+    assert_eq!(ids(queue.open_in_thread("github:acme/calculator#2").await.unwrap()), [other_thread]);
+
+    for _ in 0..3 {
+        let delivery = claim_soon(&queue, "worker-a").await;
+        queue.finish(&delivery, JobStatus::Cancelled, None).await.unwrap();
+    }
+    assert!(queue.open_in_thread(thread).await.unwrap().is_empty());
+    let last = queue.last_in_thread(thread).await.unwrap().expect("the thread's last job");
+    assert_eq!((last.job.id, last.status), (second, JobStatus::Cancelled));
+    assert!(queue.last_in_thread("github:acme/calculator#9").await.unwrap().is_none());
+}
+
+async fn a_deferred_job_comes_back_without_counting_a_delivery(backend: Backend) {
+    let queue = backend.queue(LONG_LEASE).await;
+    let id = enqueue(&queue, 1).await;
+    for _ in 0..5 {
+        let delivery = claim_soon(&queue, "worker-a").await;
+        assert_eq!(delivery.attempt, 1, "waiting counted as a delivery");
+        queue.defer(&delivery, Duration::from_millis(50), "waiting for job x").await.unwrap();
+        let record = queue.get(&id).await.unwrap().unwrap();
+        assert_eq!((record.status, record.error.as_deref()), (JobStatus::Queued, Some("waiting for job x")));
+    }
+    let delivery = claim_soon(&queue, "worker-a").await;
+    queue.retry_later(&delivery, Duration::ZERO, "GitHub answered 502").await.unwrap();
+    assert_eq!(claim_soon(&queue, "worker-a").await.attempt, 2, "a real retry is counted");
+}
+
+async fn a_stop_request_is_on_the_record_a_worker_claims(backend: Backend) {
+    let queue = backend.queue(LONG_LEASE).await;
+    let id = enqueue(&queue, 1).await;
+    let stop = JobUpdate { cancel_requested_by: Some("octocat".into()), ..JobUpdate::default() };
+    queue.update(&id, stop).await.unwrap();
+    let delivery = claim_soon(&queue, "worker-a").await;
+    assert_eq!(delivery.record.cancel_requested_by.as_deref(), Some("octocat"));
+    assert_eq!(delivery.record.status, JobStatus::Running, "a stop request changed the status by itself");
 }
 
 /// Redis only: the queue's connections come back after Redis restarts (empty: it never saves).

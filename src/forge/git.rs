@@ -155,9 +155,31 @@ impl Git {
         token: Option<&SecretString>,
         branch: &str,
     ) -> Result<()> {
-        let refspec = format!("+HEAD:refs/heads/{branch}");
+        self.push_refspec(workspace, clone_url, token, branch, &format!("+HEAD:refs/heads/{branch}")).await
+    }
+
+    /// Pushes HEAD to someone's branch (a pull request's head) only as a fast-forward: if the
+    /// branch moved while the agent worked, the push is refused and nothing is overwritten.
+    pub async fn push_fast_forward(
+        &self,
+        workspace: &Path,
+        clone_url: &str,
+        token: Option<&SecretString>,
+        branch: &str,
+    ) -> Result<()> {
+        self.push_refspec(workspace, clone_url, token, branch, &format!("HEAD:refs/heads/{branch}")).await
+    }
+
+    async fn push_refspec(
+        &self,
+        workspace: &Path,
+        clone_url: &str,
+        token: Option<&SecretString>,
+        branch: &str,
+        refspec: &str,
+    ) -> Result<()> {
         let remote = token.map(|t| (clone_url, t));
-        self.run(Some(workspace), remote, &["push", "--quiet", clone_url, &refspec])
+        self.run(Some(workspace), remote, &["push", "--quiet", clone_url, refspec])
             .await
             .with_context(|| format!("pushing {branch}"))?;
         Ok(())

@@ -104,6 +104,82 @@ struct DirEntry {
     name: String,
 }
 
+/// Something a reaction can be added to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reactable {
+    IssueComment(u64),
+    ReviewComment(u64),
+    /// The issue (or pull request) itself.
+    Issue(u64),
+}
+
+/// A pull request as a follow-up needs it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullInfo {
+    pub number: u64,
+    pub html_url: String,
+    pub state: String,
+    #[serde(default)]
+    pub merged: bool,
+    pub body: Option<String>,
+    pub head: PullEnd,
+    pub base: PullEnd,
+}
+
+/// One side of a pull request: a branch of a repository.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullEnd {
+    #[serde(rename = "ref")]
+    pub branch: String,
+    pub sha: String,
+    /// `None` when the repository was deleted (a fork that is gone).
+    pub repo: Option<PullRepo>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRepo {
+    pub full_name: String,
+}
+
+/// A review comment on a pull request's diff.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReviewComment {
+    pub id: u64,
+    pub pull_request_review_id: Option<u64>,
+    /// The first comment of the thread, for replies; absent on the first comment itself.
+    pub in_reply_to_id: Option<u64>,
+    pub path: Option<String>,
+    /// The line in the pull request's current diff; `None` once a push made the comment outdated.
+    pub line: Option<u64>,
+    /// The line when the comment was written.
+    pub original_line: Option<u64>,
+    pub diff_hunk: Option<String>,
+    pub body: Option<String>,
+    pub user: Option<Login>,
+    pub html_url: Option<String>,
+}
+
+impl ReviewComment {
+    /// The first comment of this comment's thread.
+    pub fn thread(&self) -> u64 {
+        self.in_reply_to_id.unwrap_or(self.id)
+    }
+
+    pub fn author(&self) -> &str {
+        self.user.as_ref().map_or("someone", |u| u.login.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Login {
+    pub login: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct BranchInfo {
+    protected: bool,
+}
+
 #[derive(Debug, Deserialize)]
 struct Permission {
     permission: String,
@@ -183,11 +259,15 @@ impl RepoClient {
         Ok(entries.into_iter().map(|e| e.name).collect())
     }
 
-    /// Adds 👀 to an issue comment; reacting twice is harmless on GitHub's side.
-    pub async fn react_eyes(&self, comment_id: u64) -> Result<(), ForgeError> {
-        let route = self.route(&format!("/issues/comments/{comment_id}/reactions"));
-        let reaction = json!({"content": "eyes"});
-        with_retries("reacting to the comment", || {
+    /// Adds a reaction (`eyes`, `+1`, ...) to what asked; reacting twice is harmless on GitHub's side.
+    pub async fn react(&self, to: Reactable, content: &str) -> Result<(), ForgeError> {
+        let route = match to {
+            Reactable::IssueComment(id) => self.route(&format!("/issues/comments/{id}/reactions")),
+            Reactable::ReviewComment(id) => self.route(&format!("/pulls/comments/{id}/reactions")),
+            Reactable::Issue(number) => self.route(&format!("/issues/{number}/reactions")),
+        };
+        let reaction = json!({ "content": content });
+        with_retries("reacting to the request", || {
             self.client.post::<_, serde_json::Value>(route.clone(), Some(&reaction))
         })
         .await
@@ -230,6 +310,72 @@ impl RepoClient {
         with_retries("editing a comment", || self.client.patch::<serde_json::Value, _, _>(route.clone(), Some(&edit)))
             .await
             .map(drop)
+    }
+
+    /// A pull request.
+    pub async fn pull(&self, number: u64) -> Result<PullInfo, ForgeError> {
+        let route = self.route(&format!("/pulls/{number}"));
+        with_retries("reading the pull request", || self.client.get(route.clone(), None::<&()>)).await
+    }
+
+    /// Whether `branch` is protected. errand pushes to a protected branch never, even when its
+    /// token could (an admin's rules may allow apps through).
+    pub async fn branch_protected(&self, branch: &str) -> Result<bool, ForgeError> {
+        let route = self.route(&format!("/branches/{branch}"));
+        let info: BranchInfo =
+            with_retries("reading the branch", || self.client.get(route.clone(), None::<&()>)).await?;
+        Ok(info.protected)
+    }
+
+    /// Every review comment of a pull request, oldest first.
+    pub async fn review_comments(&self, pull: u64) -> Result<Vec<ReviewComment>, ForgeError> {
+        let route = self.route(&format!("/pulls/{pull}/comments"));
+        let mut all = Vec::new();
+        for page in 1..=10u32 {
+            let query = [("per_page", "100".to_owned()), ("page", page.to_string())];
+            let comments: Vec<ReviewComment> =
+                with_retries("listing review comments", || self.client.get(route.clone(), Some(&query))).await?;
+            let last = comments.len() < 100;
+            all.extend(comments);
+            if last {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Replies in the review thread that starts with `thread`, once: a reply carrying `marker`
+    /// that an earlier try made is found and returned instead.
+    pub async fn reply_in_thread_once(
+        &self,
+        pull: u64,
+        thread: u64,
+        body: &str,
+        marker: &str,
+    ) -> Result<u64, ForgeError> {
+        let route = self.route(&format!("/pulls/{pull}/comments/{thread}/replies"));
+        with_retries("replying in the review thread", || async {
+            if let Ok(comments) = self.review_comments(pull).await
+                && let Some(found) = comments
+                    .iter()
+                    .find(|c| c.in_reply_to_id == Some(thread) && c.body.as_deref().is_some_and(|b| b.contains(marker)))
+            {
+                return Ok(found.id);
+            }
+            self.client.post::<_, Created>(route.clone(), Some(&json!({ "body": body }))).await.map(|c| c.id)
+        })
+        .await
+    }
+
+    /// Edits a review comment errand wrote.
+    pub async fn update_review_comment(&self, comment_id: u64, body: &str) -> Result<(), ForgeError> {
+        let route = self.route(&format!("/pulls/comments/{comment_id}"));
+        let edit = json!({ "body": body });
+        with_retries("editing a review comment", || {
+            self.client.patch::<serde_json::Value, _, _>(route.clone(), Some(&edit))
+        })
+        .await
+        .map(drop)
     }
 
     /// The pull request whose head is `branch`, open or not.

@@ -1,23 +1,31 @@
-//! GitHub webhook payloads turned into our own event: a ping, a trigger (a comment that asks
-//! errand for something), or a reason to ignore the delivery.
+//! GitHub webhook payloads turned into our own event: a ping, a trigger (a comment, review or
+//! issue change that asks errand for something), or a reason to ignore the delivery.
 //!
 //! The structs here are our own and lenient: every field is optional and unknown fields are
 //! ignored, because real deliveries and GitHub's strict schema disagree (tests/data/SOURCES.md,
 //! "Findings"). What an event needs is checked by hand and a missing piece is a typed error.
+//!
+//! Handled: `issue_comment` (`created`, and `edited` when the edit adds a command),
+//! `pull_request_review_comment` (likewise), `pull_request_review` `submitted` (when the review's
+//! own text asks), and `issues` `assigned`/`labeled` when errand is configured to take those.
 
 use chrono::Utc;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::command::{self, Command, ParseError};
-use crate::job::{Job, JobId, JobKind, ReplyTarget, RepoName, Source, Task};
+use crate::command::{self, Command, ParseError, TaskOptions};
+use crate::job::{FollowUp, Job, JobId, JobKind, ReplyTarget, RepoName, Source, Task};
 
 /// What errand needs to know to read a delivery: the names that summon it and its own login.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ParseContext<'a> {
     pub mentions: &'a [String],
     /// errand's own login (a GitHub App's is `name[bot]`); its comments never trigger a job.
     pub bot_login: Option<&'a str>,
+    /// Assigning an issue to this login starts a task (off when `None`).
+    pub assignee: Option<&'a str>,
+    /// Adding this label to an issue starts a task (off when `None`).
+    pub label: Option<&'a str>,
 }
 
 /// A verified GitHub delivery, in our terms.
@@ -25,7 +33,7 @@ pub struct ParseContext<'a> {
 pub enum GithubEvent {
     /// GitHub checking the hook after it was created.
     Ping { zen: Option<String>, hook_id: Option<u64> },
-    /// A comment that addresses errand.
+    /// A request addressed to errand.
     Trigger(Box<Trigger>),
     /// Anything else, with the reason (for the delivery log and ours).
     Ignored(IgnoreReason),
@@ -34,7 +42,7 @@ pub enum GithubEvent {
 /// Why a delivery starts nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IgnoreReason {
-    /// An event errand does not subscribe to (or does not handle yet).
+    /// An event errand does not subscribe to (or does not handle).
     Event(String),
     /// A handled event with an action that starts nothing (e.g. `issue_comment` `deleted`).
     Action { event: &'static str, action: String },
@@ -42,6 +50,10 @@ pub enum IgnoreReason {
     BotAuthor(String),
     /// The comment does not mention errand outside code and quotes.
     NoMention,
+    /// An edit that adds no command the previous text did not have.
+    NoNewCommand,
+    /// An assignment or label that is not errand's (or errand takes none).
+    NotForErrand,
 }
 
 impl IgnoreReason {
@@ -52,11 +64,13 @@ impl IgnoreReason {
             Self::Action { event, action } => format!("`{event}` action `{action}` is not handled"),
             Self::BotAuthor(login) => format!("comment by bot `{login}`"),
             Self::NoMention => "no mention outside code and quotes".to_owned(),
+            Self::NoNewCommand => "the edit adds no new command".to_owned(),
+            Self::NotForErrand => "the assignment or label is not errand's".to_owned(),
         }
     }
 }
 
-/// A comment that asks errand for something, with everything needed to build a job from it.
+/// A request to errand, with everything needed to build a job from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trigger {
     pub repo: RepoName,
@@ -65,14 +79,20 @@ pub struct Trigger {
     pub installation_id: Option<u64>,
     /// The issue or pull request number.
     pub issue: u64,
-    pub comment_id: u64,
-    pub comment_url: String,
+    /// Whether `issue` is a pull request: tasks then work on its branch.
+    pub on_pull_request: bool,
+    /// Where errand answers.
+    pub reply: ReplyTarget,
+    /// A link to what asked.
+    pub url: String,
     pub title: String,
     pub issue_body: String,
     /// The name the requester used (e.g. `@agent`), to address replies such as help.
     pub mention: String,
-    /// The first command of the comment (later ones are ignored: one comment, one request).
+    /// The first command (later ones are ignored: one comment, one request).
     pub command: Result<Command, ParseError>,
+    /// An idempotency key wider than the delivery: every event of one review is one job.
+    pub dedup_key: Option<String>,
 }
 
 impl Trigger {
@@ -84,6 +104,11 @@ impl Trigger {
     /// A job that only answers in the thread with `text`.
     pub fn reply_job(&self, text: String) -> Job {
         self.job("", JobKind::Reply { text })
+    }
+
+    /// The thread (issue or pull request) the request was made in, as [`Job::thread`] names it.
+    pub fn thread(&self) -> String {
+        crate::job::thread_key(&self.repo, self.issue)
     }
 
     fn job(&self, instruction: &str, kind: JobKind) -> Job {
@@ -98,10 +123,11 @@ impl Trigger {
                 instruction: instruction.to_owned(),
                 title: self.title.clone(),
                 body: self.issue_body.clone(),
-                url: self.comment_url.clone(),
+                url: self.url.clone(),
             },
-            reply: ReplyTarget::GithubIssue { issue: self.issue, comment_id: self.comment_id },
+            reply: self.reply.clone(),
             kind,
+            follow_up: self.on_pull_request.then_some(FollowUp { pull: self.issue }),
         }
     }
 }
@@ -162,7 +188,10 @@ pub fn parse_event(event: &str, body: &[u8], context: &ParseContext<'_>) -> Resu
             let ping: PingPayload = serde_json::from_slice(body)?;
             Ok(GithubEvent::Ping { zen: ping.zen, hook_id: ping.hook_id })
         }
-        "issue_comment" => parse_issue_comment(serde_json::from_slice(body)?, context),
+        ISSUE_COMMENT => parse_issue_comment(serde_json::from_slice(body)?, context),
+        REVIEW_COMMENT => parse_review_comment(serde_json::from_slice(body)?, context),
+        REVIEW => parse_review(serde_json::from_slice(body)?, context),
+        ISSUES => parse_issues(serde_json::from_slice(body)?, context),
         other => {
             // Still a 400 when it is not JSON: a sender that gets that wrong should hear it.
             serde_json::from_slice::<IgnoredAny>(body)?;
@@ -172,45 +201,250 @@ pub fn parse_event(event: &str, body: &[u8], context: &ParseContext<'_>) -> Resu
 }
 
 const ISSUE_COMMENT: &str = "issue_comment";
+const REVIEW_COMMENT: &str = "pull_request_review_comment";
+const REVIEW: &str = "pull_request_review";
+const ISSUES: &str = "issues";
+
+/// The parts of a comment-like request every event shares.
+struct Asked<'p> {
+    event: &'static str,
+    author: Option<&'p UserPayload>,
+    body: Option<&'p str>,
+    /// The text before an edit, when the delivery is an edit.
+    previous: Option<&'p str>,
+    repository: Option<&'p RepositoryPayload>,
+}
+
+/// The first new command of a comment, or why there is none; checks the author and repository.
+fn read_request(
+    asked: &Asked<'_>,
+    context: &ParseContext<'_>,
+) -> Result<Result<(RepoName, String, command::Parsed), IgnoreReason>, PayloadError> {
+    let event = asked.event;
+    let missing = |field| PayloadError::Missing { event, field };
+    let body = asked.body.ok_or(missing("comment.body"))?;
+    let author = asked.author.ok_or(missing("comment.user"))?;
+    let login = author.login.clone().ok_or(missing("comment.user.login"))?;
+    let repo = repo_of(event, asked.repository)?;
+    if is_bot(&login, author.kind.as_deref(), context.bot_login) {
+        return Ok(Err(IgnoreReason::BotAuthor(login)));
+    }
+    let parsed = match asked.previous {
+        Some(previous) => {
+            let Some(first) = command::new_requests(previous, body, context.mentions).into_iter().next() else {
+                return Ok(Err(IgnoreReason::NoNewCommand));
+            };
+            first
+        }
+        None => {
+            let Some(first) = command::parse_comment(body, context.mentions).into_iter().next() else {
+                return Ok(Err(IgnoreReason::NoMention));
+            };
+            first
+        }
+    };
+    Ok(Ok((repo, login, parsed)))
+}
+
+fn repo_of(event: &'static str, repository: Option<&RepositoryPayload>) -> Result<RepoName, PayloadError> {
+    let full_name = repository
+        .and_then(|r| r.full_name.as_deref())
+        .ok_or(PayloadError::Missing { event, field: "repository.full_name" })?;
+    full_name.parse().map_err(|_| PayloadError::Invalid { event, field: "repository.full_name" })
+}
+
+/// `created` runs the comment's command; `edited` runs only a command the edit added.
+fn comment_action(event: &'static str, action: Option<String>) -> Result<Result<bool, IgnoreReason>, PayloadError> {
+    match action.as_deref() {
+        None => Err(PayloadError::Missing { event, field: "action" }),
+        Some("created") => Ok(Ok(false)),
+        Some("edited") => Ok(Ok(true)),
+        Some(other) => Ok(Err(IgnoreReason::Action { event, action: other.to_owned() })),
+    }
+}
 
 fn parse_issue_comment(payload: IssueCommentPayload, context: &ParseContext<'_>) -> Result<GithubEvent, PayloadError> {
     let missing = |field| PayloadError::Missing { event: ISSUE_COMMENT, field };
-    let action = payload.action.ok_or(missing("action"))?;
-    if action != "created" {
-        // Edits would need the previous text to run only new commands; not handled yet.
-        return Ok(GithubEvent::Ignored(IgnoreReason::Action { event: ISSUE_COMMENT, action }));
-    }
+    let edited = match comment_action(ISSUE_COMMENT, payload.action)? {
+        Ok(edited) => edited,
+        Err(reason) => return Ok(GithubEvent::Ignored(reason)),
+    };
     let comment = payload.comment.ok_or(missing("comment"))?;
-    let body = comment.body.ok_or(missing("comment.body"))?;
     let comment_id = comment.id.ok_or(missing("comment.id"))?;
-    let author = comment.user.ok_or(missing("comment.user"))?;
-    let login = author.login.ok_or(missing("comment.user.login"))?;
     let issue = payload.issue.ok_or(missing("issue"))?;
     let number = issue.number.ok_or(missing("issue.number"))?;
-    let full_name = payload.repository.and_then(|r| r.full_name).ok_or(missing("repository.full_name"))?;
-    let repo: RepoName =
-        full_name.parse().map_err(|_| PayloadError::Invalid { event: ISSUE_COMMENT, field: "repository.full_name" })?;
-
-    if is_bot(&login, author.kind.as_deref(), context.bot_login) {
-        return Ok(GithubEvent::Ignored(IgnoreReason::BotAuthor(login)));
+    let previous = payload.changes.as_ref().and_then(|c| c.body.as_ref()).and_then(|b| b.from.as_deref());
+    if edited && previous.is_none() {
+        // An edit of something else than the text (GitHub sends none today) adds no command.
+        return Ok(GithubEvent::Ignored(IgnoreReason::NoNewCommand));
     }
-    let Some(first) = command::parse_comment(&body, context.mentions).into_iter().next() else {
-        return Ok(GithubEvent::Ignored(IgnoreReason::NoMention));
+    let asked = Asked {
+        event: ISSUE_COMMENT,
+        author: comment.user.as_ref(),
+        body: comment.body.as_deref(),
+        previous,
+        repository: payload.repository.as_ref(),
     };
-    let source =
-        if issue.pull_request.is_some() { Source::GithubPullRequestComment } else { Source::GithubIssueComment };
+    let (repo, login, parsed) = match read_request(&asked, context)? {
+        Ok(request) => request,
+        Err(reason) => return Ok(GithubEvent::Ignored(reason)),
+    };
+    let on_pull_request = issue.pull_request.is_some();
     Ok(GithubEvent::Trigger(Box::new(Trigger {
         repo,
-        source,
+        source: if on_pull_request { Source::GithubPullRequestComment } else { Source::GithubIssueComment },
         requested_by: login,
         installation_id: payload.installation.and_then(|i| i.id),
         issue: number,
-        comment_id,
-        comment_url: comment.html_url.or(issue.html_url).unwrap_or_default(),
+        on_pull_request,
+        reply: ReplyTarget::GithubIssue { issue: number, comment_id: Some(comment_id) },
+        url: comment.html_url.or(issue.html_url).unwrap_or_default(),
         title: issue.title.unwrap_or_default(),
         issue_body: issue.body.unwrap_or_default(),
-        mention: first.mention,
-        command: first.command,
+        mention: parsed.mention,
+        command: parsed.command,
+        dedup_key: None,
+    })))
+}
+
+fn parse_review_comment(
+    payload: ReviewCommentPayload,
+    context: &ParseContext<'_>,
+) -> Result<GithubEvent, PayloadError> {
+    let missing = |field| PayloadError::Missing { event: REVIEW_COMMENT, field };
+    let edited = match comment_action(REVIEW_COMMENT, payload.action)? {
+        Ok(edited) => edited,
+        Err(reason) => return Ok(GithubEvent::Ignored(reason)),
+    };
+    let comment = payload.comment.ok_or(missing("comment"))?;
+    let comment_id = comment.id.ok_or(missing("comment.id"))?;
+    let pull = payload.pull_request.ok_or(missing("pull_request"))?;
+    let number = pull.number.ok_or(missing("pull_request.number"))?;
+    let previous = payload.changes.as_ref().and_then(|c| c.body.as_ref()).and_then(|b| b.from.as_deref());
+    if edited && previous.is_none() {
+        return Ok(GithubEvent::Ignored(IgnoreReason::NoNewCommand));
+    }
+    let asked = Asked {
+        event: REVIEW_COMMENT,
+        author: comment.user.as_ref(),
+        body: comment.body.as_deref(),
+        previous,
+        repository: payload.repository.as_ref(),
+    };
+    let (repo, login, parsed) = match read_request(&asked, context)? {
+        Ok(request) => request,
+        Err(reason) => return Ok(GithubEvent::Ignored(reason)),
+    };
+    let review_id = comment.pull_request_review_id;
+    Ok(GithubEvent::Trigger(Box::new(Trigger {
+        dedup_key: review_key(&repo, review_id, edited),
+        repo,
+        source: Source::GithubReviewComment,
+        requested_by: login,
+        installation_id: payload.installation.and_then(|i| i.id),
+        issue: number,
+        on_pull_request: true,
+        reply: ReplyTarget::GithubReview {
+            pull: number,
+            review_id,
+            comment_id: Some(comment_id),
+            thread_id: Some(comment.in_reply_to_id.unwrap_or(comment_id)),
+        },
+        url: comment.html_url.or(pull.html_url).unwrap_or_default(),
+        title: pull.title.unwrap_or_default(),
+        issue_body: pull.body.unwrap_or_default(),
+        mention: parsed.mention,
+        command: parsed.command,
+    })))
+}
+
+/// Every event of one review (its comments, its submission) is one job; an edit is its own.
+fn review_key(repo: &RepoName, review_id: Option<u64>, edited: bool) -> Option<String> {
+    review_id.filter(|_| !edited).map(|id| format!("github-review:{repo}:{id}"))
+}
+
+fn parse_review(payload: ReviewPayload, context: &ParseContext<'_>) -> Result<GithubEvent, PayloadError> {
+    let missing = |field| PayloadError::Missing { event: REVIEW, field };
+    let action = payload.action.ok_or(missing("action"))?;
+    if action != "submitted" {
+        return Ok(GithubEvent::Ignored(IgnoreReason::Action { event: REVIEW, action }));
+    }
+    let review = payload.review.ok_or(missing("review"))?;
+    let review_id = review.id.ok_or(missing("review.id"))?;
+    let pull = payload.pull_request.ok_or(missing("pull_request"))?;
+    let number = pull.number.ok_or(missing("pull_request.number"))?;
+    // A review without text asks nothing by itself; its comments arrive as their own events.
+    let body = review.body.unwrap_or_default();
+    let asked = Asked {
+        event: REVIEW,
+        author: review.user.as_ref(),
+        body: Some(&body),
+        previous: None,
+        repository: payload.repository.as_ref(),
+    };
+    let (repo, login, parsed) = match read_request(&asked, context)? {
+        Ok(request) => request,
+        Err(reason) => return Ok(GithubEvent::Ignored(reason)),
+    };
+    Ok(GithubEvent::Trigger(Box::new(Trigger {
+        dedup_key: review_key(&repo, Some(review_id), false),
+        repo,
+        source: Source::GithubReviewComment,
+        requested_by: login,
+        installation_id: payload.installation.and_then(|i| i.id),
+        issue: number,
+        on_pull_request: true,
+        reply: ReplyTarget::GithubReview {
+            pull: number,
+            review_id: Some(review_id),
+            comment_id: None,
+            thread_id: None,
+        },
+        url: review.html_url.or(pull.html_url).unwrap_or_default(),
+        title: pull.title.unwrap_or_default(),
+        issue_body: pull.body.unwrap_or_default(),
+        mention: parsed.mention,
+        command: parsed.command,
+    })))
+}
+
+fn parse_issues(payload: IssuesPayload, context: &ParseContext<'_>) -> Result<GithubEvent, PayloadError> {
+    let missing = |field| PayloadError::Missing { event: ISSUES, field };
+    let action = payload.action.ok_or(missing("action"))?;
+    let for_errand = match action.as_str() {
+        "assigned" => context.assignee.is_some_and(|own| {
+            payload.assignee.as_ref().and_then(|a| a.login.as_deref()).is_some_and(|l| l.eq_ignore_ascii_case(own))
+        }),
+        "labeled" => context
+            .label
+            .is_some_and(|own| payload.label.as_ref().and_then(|l| l.name.as_deref()).is_some_and(|n| n == own)),
+        _ => return Ok(GithubEvent::Ignored(IgnoreReason::Action { event: ISSUES, action })),
+    };
+    if !for_errand {
+        return Ok(GithubEvent::Ignored(IgnoreReason::NotForErrand));
+    }
+    let issue = payload.issue.ok_or(missing("issue"))?;
+    let number = issue.number.ok_or(missing("issue.number"))?;
+    let sender = payload.sender.ok_or(missing("sender"))?;
+    let login = sender.login.clone().ok_or(missing("sender.login"))?;
+    let repo = repo_of(ISSUES, payload.repository.as_ref())?;
+    if is_bot(&login, sender.kind.as_deref(), context.bot_login) {
+        return Ok(GithubEvent::Ignored(IgnoreReason::BotAuthor(login)));
+    }
+    Ok(GithubEvent::Trigger(Box::new(Trigger {
+        repo,
+        source: Source::GithubIssue,
+        requested_by: login,
+        installation_id: payload.installation.and_then(|i| i.id),
+        issue: number,
+        on_pull_request: false,
+        reply: ReplyTarget::GithubIssue { issue: number, comment_id: None },
+        url: issue.html_url.unwrap_or_default(),
+        title: issue.title.unwrap_or_default(),
+        issue_body: issue.body.unwrap_or_default(),
+        mention: context.mentions.first().cloned().unwrap_or_else(|| "@agent".to_owned()),
+        command: Ok(Command::Task { instruction: String::new(), options: TaskOptions::default() }),
+        dedup_key: None,
     })))
 }
 
@@ -234,17 +468,63 @@ struct PingPayload {
 struct IssueCommentPayload {
     action: Option<String>,
     comment: Option<CommentPayload>,
+    changes: Option<ChangesPayload>,
     issue: Option<IssuePayload>,
     repository: Option<RepositoryPayload>,
     installation: Option<InstallationPayload>,
 }
 
 #[derive(Deserialize)]
+struct ReviewCommentPayload {
+    action: Option<String>,
+    comment: Option<CommentPayload>,
+    changes: Option<ChangesPayload>,
+    pull_request: Option<IssuePayload>,
+    repository: Option<RepositoryPayload>,
+    installation: Option<InstallationPayload>,
+}
+
+#[derive(Deserialize)]
+struct ReviewPayload {
+    action: Option<String>,
+    review: Option<CommentPayload>,
+    pull_request: Option<IssuePayload>,
+    repository: Option<RepositoryPayload>,
+    installation: Option<InstallationPayload>,
+}
+
+#[derive(Deserialize)]
+struct IssuesPayload {
+    action: Option<String>,
+    issue: Option<IssuePayload>,
+    assignee: Option<UserPayload>,
+    label: Option<LabelPayload>,
+    sender: Option<UserPayload>,
+    repository: Option<RepositoryPayload>,
+    installation: Option<InstallationPayload>,
+}
+
+/// A comment, a review comment or a review: the fields errand reads are the same.
+#[derive(Deserialize)]
 struct CommentPayload {
     id: Option<u64>,
     body: Option<String>,
     html_url: Option<String>,
     user: Option<UserPayload>,
+    /// Review comments: the thread's first comment, when this one is a reply.
+    in_reply_to_id: Option<u64>,
+    /// Review comments: the review the comment belongs to.
+    pull_request_review_id: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ChangesPayload {
+    body: Option<ChangedText>,
+}
+
+#[derive(Deserialize)]
+struct ChangedText {
+    from: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -254,6 +534,12 @@ struct UserPayload {
     kind: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct LabelPayload {
+    name: Option<String>,
+}
+
+/// An issue, or a pull request (whose payload has the same fields errand reads).
 #[derive(Deserialize)]
 struct IssuePayload {
     number: Option<u64>,
@@ -287,7 +573,12 @@ mod tests {
 
     fn parse(event: &str, body: &serde_json::Value) -> Result<GithubEvent, PayloadError> {
         let mentions = mentions();
-        let context = ParseContext { mentions: &mentions, bot_login: Some("errand-app[bot]") };
+        let context = ParseContext {
+            mentions: &mentions,
+            bot_login: Some("errand-app[bot]"),
+            assignee: Some("errand-bot"),
+            label: Some("errand"),
+        };
         parse_event(event, body.to_string().as_bytes(), &context)
     }
 
@@ -320,14 +611,15 @@ mod tests {
         assert_eq!(trigger.source, Source::GithubIssueComment);
         assert_eq!(trigger.requested_by, "octocat");
         assert_eq!(trigger.installation_id, Some(42));
-        assert_eq!((trigger.issue, trigger.comment_id), (7, 3_000_000_001));
+        assert_eq!(trigger.issue, 7);
+        assert!(!trigger.on_pull_request);
         assert_eq!(trigger.issue_body, "");
         assert_eq!(
             trigger.command,
             Ok(Command::Task { instruction: "fix the loop".to_owned(), options: TaskOptions::default() })
         );
         let job = trigger.task_job("fix the loop");
-        assert_eq!(job.reply, ReplyTarget::GithubIssue { issue: 7, comment_id: 3_000_000_001 });
+        assert_eq!(job.reply, ReplyTarget::GithubIssue { issue: 7, comment_id: Some(3_000_000_001) });
         assert_eq!(job.task.url, "https://github.com/acme/app/issues/7#issuecomment-3000000001");
         assert_eq!(job.task.title, "Login redirect loops");
     }
@@ -346,7 +638,7 @@ mod tests {
             let event = parse("issue_comment", &comment("@agent fix", login, kind)).unwrap();
             assert_eq!(event, GithubEvent::Ignored(IgnoreReason::BotAuthor(login.to_owned())), "{login}");
         }
-        let own = ParseContext { mentions: &mentions(), bot_login: Some("errand-app") };
+        let own = ParseContext { mentions: &mentions(), bot_login: Some("errand-app"), ..ParseContext::default() };
         let body = comment("@agent fix", "errand-app", "User").to_string();
         assert!(matches!(
             parse_event("issue_comment", body.as_bytes(), &own),
@@ -361,16 +653,139 @@ mod tests {
     }
 
     #[test]
-    fn edited_and_deleted_comments_are_ignored() {
+    fn deleted_comments_are_ignored() {
         let mut payload = comment("@agent fix", "octocat", "User");
-        payload["action"] = json!("edited");
+        payload["action"] = json!("deleted");
         assert!(matches!(parse("issue_comment", &payload), Ok(GithubEvent::Ignored(IgnoreReason::Action { .. }))));
+    }
+
+    #[test]
+    fn an_edit_runs_only_a_command_it_added() {
+        let edited = |before: &str, after: &str| {
+            let mut payload = comment(after, "octocat", "User");
+            payload["action"] = json!("edited");
+            payload["changes"] = json!({"body": {"from": before}});
+            parse("issue_comment", &payload)
+        };
+        assert_eq!(
+            edited("@agent fix it", "@agent fix it, thanks").map(|e| trigger(Ok(e)).command).unwrap(),
+            Ok(Command::Task { instruction: "fix it, thanks".into(), options: TaskOptions::default() })
+        );
+        assert_eq!(
+            edited("Thanks!", "Thanks! @agent status").map(|e| trigger(Ok(e)).command).unwrap(),
+            Ok(Command::Status)
+        );
+        assert_eq!(
+            edited("@agent fix it\n\ntypo", "@agent fix it\n\ntypo fixed").unwrap(),
+            GithubEvent::Ignored(IgnoreReason::NoNewCommand)
+        );
+        assert_eq!(
+            edited("@agent fix it", "```\n@agent fix it\n```").unwrap(),
+            GithubEvent::Ignored(IgnoreReason::NoNewCommand)
+        );
+        let mut no_changes = comment("@agent fix", "octocat", "User");
+        no_changes["action"] = json!("edited");
+        assert_eq!(parse("issue_comment", &no_changes).unwrap(), GithubEvent::Ignored(IgnoreReason::NoNewCommand));
+    }
+
+    fn review_comment(body: &str, reply_to: Option<u64>) -> serde_json::Value {
+        json!({
+            "action": "created",
+            "comment": {
+                "id": 6_000_000_002u64, "body": body, "pull_request_review_id": 6_000_000_001u64,
+                "in_reply_to_id": reply_to, "path": "src/lib.rs", "line": 3,
+                "html_url": "https://github.com/acme/app/pull/9#discussion_r6000000002",
+                "user": {"login": "octocat", "type": "User"}
+            },
+            "pull_request": {"number": 9, "title": "Add retries", "body": "Adds retries.", "head": {"ref": "errand/issue-1-abc"}},
+            "repository": {"full_name": "acme/app"},
+            "installation": {"id": 42}
+        })
+    }
+
+    #[test]
+    fn a_review_comment_is_a_follow_up_answered_in_its_thread() {
+        let t = trigger(parse("pull_request_review_comment", &review_comment("@agent rename this", None)));
+        assert_eq!((t.issue, t.on_pull_request, t.source), (9, true, Source::GithubReviewComment));
+        assert_eq!(
+            t.reply,
+            ReplyTarget::GithubReview {
+                pull: 9,
+                review_id: Some(6_000_000_001),
+                comment_id: Some(6_000_000_002),
+                thread_id: Some(6_000_000_002)
+            }
+        );
+        assert_eq!(t.dedup_key.as_deref(), Some("github-review:acme/app:6000000001"));
+        let job = t.task_job("rename this");
+        assert_eq!(job.follow_up, Some(FollowUp { pull: 9 }));
+        assert_eq!(job.thread().as_deref(), Some("github:acme/app#9"));
+
+        let reply = trigger(parse("pull_request_review_comment", &review_comment("@agent also here", Some(5))));
+        assert!(matches!(reply.reply, ReplyTarget::GithubReview { thread_id: Some(5), .. }));
+    }
+
+    #[test]
+    fn a_review_asks_only_through_its_own_text() {
+        let review = |body: &str| {
+            json!({
+                "action": "submitted",
+                "review": {"id": 6_000_000_001u64, "body": body, "user": {"login": "octocat", "type": "User"}, "html_url": "https://github.com/acme/app/pull/9#pullrequestreview-1"},
+                "pull_request": {"number": 9, "title": "Add retries"},
+                "repository": {"full_name": "acme/app"}
+            })
+        };
+        let t = trigger(parse("pull_request_review", &review("@agent address these")));
+        assert_eq!(t.dedup_key.as_deref(), Some("github-review:acme/app:6000000001"));
+        assert!(matches!(t.reply, ReplyTarget::GithubReview { comment_id: None, review_id: Some(_), .. }));
+        assert_eq!(
+            parse("pull_request_review", &review("LGTM")).unwrap(),
+            GithubEvent::Ignored(IgnoreReason::NoMention)
+        );
+        let mut dismissed = review("@agent x");
+        dismissed["action"] = json!("dismissed");
+        assert!(matches!(
+            parse("pull_request_review", &dismissed),
+            Ok(GithubEvent::Ignored(IgnoreReason::Action { .. }))
+        ));
+    }
+
+    #[test]
+    fn assigning_or_labelling_starts_a_task_only_when_configured() {
+        let issues = |action: &str, extra: serde_json::Value| {
+            let mut payload = json!({
+                "action": action,
+                "issue": {"number": 4, "title": "Crash on empty input", "body": "Steps..."},
+                "sender": {"login": "maintainer", "type": "User"},
+                "repository": {"full_name": "acme/app"}
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                payload[k] = v.clone();
+            }
+            parse("issues", &payload)
+        };
+        let t = trigger(issues("assigned", json!({"assignee": {"login": "errand-bot"}})));
+        assert_eq!((t.source, t.requested_by.as_str()), (Source::GithubIssue, "maintainer"));
+        assert_eq!(t.reply, ReplyTarget::GithubIssue { issue: 4, comment_id: None });
+        assert!(matches!(t.command, Ok(Command::Task { ref instruction, .. }) if instruction.is_empty()));
+        assert!(matches!(issues("labeled", json!({"label": {"name": "errand"}})), Ok(GithubEvent::Trigger(_))));
+        for (action, extra) in
+            [("assigned", json!({"assignee": {"login": "someone"}})), ("labeled", json!({"label": {"name": "bug"}}))]
+        {
+            assert_eq!(issues(action, extra).unwrap(), GithubEvent::Ignored(IgnoreReason::NotForErrand));
+        }
+        let off = ParseContext { mentions: &mentions(), ..ParseContext::default() };
+        let body = json!({"action": "labeled", "label": {"name": "errand"}, "issue": {"number": 4}, "sender": {"login": "m"}, "repository": {"full_name": "acme/app"}}).to_string();
+        assert_eq!(
+            parse_event("issues", body.as_bytes(), &off).unwrap(),
+            GithubEvent::Ignored(IgnoreReason::NotForErrand)
+        );
     }
 
     #[test]
     fn other_events_are_ignored_but_must_be_json() {
         assert_eq!(parse("push", &json!({})).unwrap(), GithubEvent::Ignored(IgnoreReason::Event("push".to_owned())));
-        let context = ParseContext { mentions: &[], bot_login: None };
+        let context = ParseContext::default();
         assert!(matches!(parse_event("push", b"not json", &context), Err(PayloadError::NotJson(_))));
     }
 

@@ -10,6 +10,7 @@
 //! the per-requester or per-repository rate limits ([`limits`]) get one reply saying so.
 
 mod api;
+mod control;
 pub mod github;
 pub mod limits;
 pub mod signature;
@@ -63,6 +64,10 @@ pub struct IngressSettings {
     pub mentions: Vec<String>,
     /// errand's own GitHub login; its comments never start a job (bots in general never do).
     pub bot_login: Option<String>,
+    /// `ERRAND_TRIGGER_ASSIGNEE`: assigning an issue to this login starts a task.
+    pub trigger_assignee: Option<String>,
+    /// `ERRAND_TRIGGER_LABEL`: labelling an issue with this starts a task.
+    pub trigger_label: Option<String>,
     /// `ERRAND_API_TOKEN`: bearer token of the job API; without it the API answers 404.
     pub api_token: Option<SecretString>,
     /// Larger request bodies are answered with 413 before anything else is done with them.
@@ -90,6 +95,8 @@ impl Default for IngressSettings {
             webhook_secrets: Vec::new(),
             mentions: vec![DEFAULT_MENTION.to_owned()],
             bot_login: None,
+            trigger_assignee: None,
+            trigger_label: None,
             api_token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             spool_dir: None,

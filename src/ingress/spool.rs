@@ -325,8 +325,9 @@ mod tests {
             created_at: Utc::now(),
             installation_id: Some(1),
             task: Task { instruction: "fix".into(), title: "t".into(), body: String::new(), url: String::new() },
-            reply: ReplyTarget::GithubIssue { issue: 1, comment_id: 2 },
+            reply: ReplyTarget::GithubIssue { issue: 1, comment_id: Some(2) },
             kind: Default::default(),
+            follow_up: None,
         }
     }
 

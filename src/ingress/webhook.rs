@@ -10,11 +10,11 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 
-use super::AppState;
 use super::github::{self, GithubEvent, ParseContext, PayloadError, Trigger};
 use super::limits::{self, Verdict};
 use super::signature::{SignatureError, verify_signature};
 use super::spool::{Spool, SpoolError};
+use super::{AppState, control};
 use crate::command::{self, Command};
 use crate::job::Job;
 use crate::queue::Enqueued;
@@ -95,7 +95,12 @@ impl FromRequest<AppState> for VerifiedDelivery {
 
         let event = header(&headers, EVENT_HEADER).ok_or(WebhookError::MissingEvent)?;
         let delivery = header(&headers, DELIVERY_HEADER).map(str::to_owned);
-        let context = ParseContext { mentions: &settings.mentions, bot_login: settings.bot_login.as_deref() };
+        let context = ParseContext {
+            mentions: &settings.mentions,
+            bot_login: settings.bot_login.as_deref(),
+            assignee: settings.trigger_assignee.as_deref(),
+            label: settings.trigger_label.as_deref(),
+        };
         let event = github::parse_event(event, &body, &context)?;
         Ok(Self { delivery, event })
     }
@@ -128,15 +133,31 @@ async fn accept_trigger(
     delivery: Option<String>,
     trigger: &Trigger,
 ) -> Result<Response, WebhookError> {
-    // Every command gets an answer in the thread: a task runs the agent; help, a malformed command
-    // and the commands this version does not have yet get a reply, posted by the worker.
+    // Every command gets an answer in the thread: a task runs the agent; help, status, stop, a
+    // malformed command get a reply, posted by the acknowledger at once (or the worker).
+    let shared = &state.0;
     let job = match &trigger.command {
         // The options (`--attempts`) are parsed but a job cannot carry them yet.
         Ok(Command::Task { instruction, options: _ }) => trigger.task_job(instruction),
         Ok(Command::Help) => trigger.reply_job(command::render_help(&trigger.mention)),
-        Ok(other) => {
-            tracing::info!(command = other.name(), repo = %trigger.repo, issue = trigger.issue, "command not available");
-            trigger.reply_job(command::render_not_available(other, &trigger.mention))
+        Ok(command @ (Command::Stop | Command::Status | Command::Retry)) => {
+            let acted = async {
+                match command {
+                    Command::Stop => control::stop(&shared.queue, trigger).await,
+                    Command::Status => control::status(&shared.queue, trigger).await,
+                    _ => control::retry(&shared.queue, trigger).await,
+                }
+            };
+            let acted = tokio::time::timeout(shared.settings.queue_timeout, acted)
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer in {:?}", shared.settings.queue_timeout)));
+            acted.unwrap_or_else(|error| {
+                tracing::error!(error = format!("{error:#}"), command = command.name(), "could not reach the queue");
+                trigger.reply_job(format!(
+                    "errand could not reach its queue to `{}` just now. Ask again in a minute.",
+                    command.name()
+                ))
+            })
         }
         Err(error) => {
             tracing::info!(%error, repo = %trigger.repo, issue = trigger.issue, "malformed command");
@@ -146,8 +167,7 @@ async fn accept_trigger(
     let delivery = delivery
         .filter(|d| d.len() <= MAX_DELIVERY_ID_LEN && d.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or(WebhookError::MissingDelivery)?;
-    let dedup_key = format!("github:{delivery}");
-    let shared = &state.0;
+    let dedup_key = trigger.dedup_key.clone().unwrap_or_else(|| format!("github:{delivery}"));
     let settings = &shared.settings;
 
     // While the spool holds jobs the queue is known to be failing (or just back): new jobs queue

@@ -48,7 +48,33 @@ pub enum Progress {
         reason: String,
         hint: String,
     },
+    /// Waiting for an earlier job of the same issue or pull request to end.
+    Waiting {
+        behind: JobId,
+    },
+    /// Stopped on request.
+    Cancelled {
+        by: String,
+    },
+    /// A follow-up pushed a commit to the pull request's own branch.
+    Pushed(Box<Pushed>),
 }
+
+/// What a follow-up pushed, for the reply where it was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    pub pull: PullRequestRef,
+    pub branch: String,
+    pub commit: String,
+    pub title: Option<String>,
+    pub diffstat: String,
+    /// Each check after the agent: ✅/❌, name, command, exit code.
+    pub checks: Vec<(bool, String, String, String)>,
+}
+
+/// The markers around the Testing section errand keeps up to date in a pull request's body.
+const TESTING_START: &str = "<!-- errand:testing -->";
+const TESTING_END: &str = "<!-- /errand:testing -->";
 
 /// Builds what errand posts, with the names and links of this installation.
 #[derive(Debug, Clone)]
@@ -95,6 +121,14 @@ impl Renderer {
             Progress::Failed { reason, hint } => {
                 format!("❌ **Failed**: {}\n\n{hint}", self.redactor.redact(reason))
             }
+            Progress::Waiting { behind } => format!(
+                "⏳ **Waiting** for job {} on this thread to end: requests on one issue or pull request run one at a time, in order.",
+                self.job_ref(behind)
+            ),
+            Progress::Cancelled { by } => {
+                format!("🛑 **Cancelled** by @{by}. Comment `{} retry` to run it again.", self.mention)
+            }
+            Progress::Pushed(pushed) => self.pushed(pushed),
         };
         format!(
             "{status}\n\n<sub>errand job {} · requested by @{}</sub>\n{}",
@@ -106,7 +140,62 @@ impl Renderer {
 
     /// The retry hint that ends every failure.
     pub fn retry_hint(&self) -> String {
-        format!("To try again, comment `{} <what to do>` on this issue.", self.mention)
+        format!("To try again, comment `{0} retry`, or `{0} <what to do>` to ask differently.", self.mention)
+    }
+
+    fn pushed(&self, pushed: &Pushed) -> String {
+        let short = &pushed.commit[..pushed.commit.len().min(7)];
+        let mut text = format!("✅ **Done**: pushed `{short}` to `{}` ({}).", pushed.branch, pushed.pull.url);
+        if let Some(title) = &pushed.title {
+            let _ = write!(text, "\n\n> {}", self.redactor.redact(title));
+        }
+        let _ = write!(text, "\n\n{}", self.code_block(&pushed.diffstat));
+        if pushed.checks.is_empty() {
+            text.push_str("\nNo checks are configured, so errand ran none.");
+        } else {
+            text.push_str("\n| | check | command | exit code |\n|---|---|---|---|\n");
+            for (passed, name, command, exit) in &pushed.checks {
+                let _ = writeln!(
+                    text,
+                    "| {} | {name} | `{}` | {exit} |",
+                    if *passed { "✅" } else { "❌" },
+                    command.replace('|', "\\|").replace('`', "'")
+                );
+            }
+            text.push_str("\nThe pull request's **Testing** section has the output.");
+        }
+        text
+    }
+
+    /// The short answer in the other review threads one job addressed.
+    pub fn thread_answer(&self, pushed: &Pushed) -> String {
+        let short = &pushed.commit[..pushed.commit.len().min(7)];
+        let passed = pushed.checks.iter().filter(|c| c.0).count();
+        let total = pushed.checks.len();
+        let checks = if total == 0 {
+            "no checks configured".to_owned()
+        } else {
+            format!("{} {passed}/{total} checks passed", if passed == total { "✅" } else { "❌" })
+        };
+        format!("Addressed in `{short}` on `{}` ({checks}).", pushed.branch)
+    }
+
+    /// The Testing section between markers, so a later follow-up can replace it in place.
+    pub fn testing_block(&self, outcome: &Outcome) -> String {
+        format!("{TESTING_START}\n{}{TESTING_END}\n", self.testing_section(outcome))
+    }
+
+    /// A pull request body with its Testing section replaced by the latest run's (appended when
+    /// the body has none, e.g. a pull request a person opened).
+    pub fn replace_testing(&self, body: &str, outcome: &Outcome) -> String {
+        let block = self.testing_block(outcome);
+        if let Some(start) = body.find(TESTING_START)
+            && let Some(end) = body[start..].find(TESTING_END).map(|e| start + e + TESTING_END.len())
+        {
+            let end = if body[end..].starts_with('\n') { end + 1 } else { end };
+            return format!("{}{block}{}", &body[..start], &body[end..]);
+        }
+        format!("{}\n\n## Testing (errand)\n\n{block}", body.trim_end())
     }
 
     /// Why an agent run counts as failed, in words.
@@ -145,7 +234,7 @@ impl Renderer {
 
     /// The pull request body: summary, changes, the Testing section, and where the request came
     /// from.
-    pub fn pull_body(&self, job: &Job, outcome: &Outcome, issue: u64) -> String {
+    pub fn pull_body(&self, job: &Job, outcome: &Outcome, closes: Option<u64>) -> String {
         let mut body = String::new();
         let summary = outcome
             .summary
@@ -156,9 +245,18 @@ impl Renderer {
             Some(rest) => body.push_str(&self.redactor.redact(&rest)),
             None => body.push_str("The agent left no summary beyond its title."),
         }
-        let _ = write!(body, "\n\nCloses #{issue}\n\n## Changes\n\n{}", self.code_block(&outcome.diffstat));
+        match (closes, job.follow_up) {
+            (Some(issue), _) => {
+                let _ = write!(body, "\n\nCloses #{issue}");
+            }
+            (None, Some(follow_up)) => {
+                let _ = write!(body, "\n\nFollow-up to #{}, whose branch is protected.", follow_up.pull);
+            }
+            (None, None) => {}
+        }
+        let _ = write!(body, "\n\n## Changes\n\n{}", self.code_block(&outcome.diffstat));
         body.push_str("\n## Testing\n\n");
-        body.push_str(&self.testing_section(outcome));
+        body.push_str(&self.testing_block(outcome));
         let _ = write!(
             body,
             "\n---\n<sub>Requested by @{who} in {url} · errand job {job_ref} · agent finished in {took}</sub>\n",
@@ -276,8 +374,9 @@ mod tests {
                 body: "`add 2 3` prints -1.".into(),
                 url: "https://github.com/acme/calculator/issues/1#issuecomment-5000000001".into(),
             },
-            reply: ReplyTarget::GithubIssue { issue: 1, comment_id: 5_000_000_001 },
+            reply: ReplyTarget::GithubIssue { issue: 1, comment_id: Some(5_000_000_001) },
             kind: Default::default(),
+            follow_up: None,
         }
     }
 
@@ -319,7 +418,7 @@ mod tests {
 
     #[test]
     fn the_pull_request_body_carries_the_evidence() {
-        let body = renderer().pull_body(&job(), &outcome(step(0, 35, "ok: add 2 3 = 5")), 1);
+        let body = renderer().pull_body(&job(), &outcome(step(0, 35, "ok: add 2 3 = 5")), Some(1));
         insta::assert_snapshot!(body);
     }
 
@@ -343,13 +442,36 @@ mod tests {
         let states = [
             Progress::Queued { position: Some(2) },
             Progress::Running { step: "the agent is working in a sandbox".into() },
-            Progress::PullRequest { pull, passed: 1, total: 1 },
+            Progress::PullRequest { pull: pull.clone(), passed: 1, total: 1 },
             Progress::Answered { answer: "It subtracts.".into() },
             Progress::Refused { user: "visitor".into(), permission: "read".into() },
             Progress::Failed { reason: "the agent exited with code 3.".into(), hint: r.retry_hint() },
+            Progress::Waiting { behind: "0193a1b2c3d4e5f6a7b8c9d0e1f2a3b0".parse().unwrap() },
+            Progress::Cancelled { by: "octocat".into() },
+            Progress::Pushed(Box::new(Pushed {
+                pull: pull.clone(),
+                branch: "errand/issue-1-e1f2a3b4".into(),
+                commit: "4f2a9c1d0e".into(),
+                title: Some("Rename retries to max_retries".into()),
+                diffstat: " src/lib.rs | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n".into(),
+                checks: vec![(true, "test".into(), "sh test.sh".into(), "0".into())],
+            })),
         ];
         let all: Vec<String> = states.iter().map(|p| r.tracking_comment(&job(), p)).collect();
         insta::assert_snapshot!(all.join("\n\n----\n\n"));
+    }
+
+    #[test]
+    fn a_follow_up_replaces_the_testing_section_in_place() {
+        let r = renderer();
+        let first = r.pull_body(&job(), &outcome(step(1, 35, "FAIL: add")), Some(1));
+        let second = r.replace_testing(&first, &outcome(step(0, 35, "ok: add 2 3 = 5")));
+        assert!(second.contains("ok: add 2 3 = 5") && !second.contains("FAIL: add"), "{second}");
+        assert_eq!(second.matches("<!-- errand:testing -->").count(), 1);
+        assert!(second.ends_with(first.rsplit("<!-- /errand:testing -->").next().unwrap()), "the rest is kept");
+        let theirs = r.replace_testing("A person's own description.", &outcome(step(0, 35, "ok")));
+        assert!(theirs.starts_with("A person's own description.\n\n## Testing (errand)\n\n<!-- errand:testing -->"));
+        assert_eq!(r.replace_testing(&theirs, &outcome(step(0, 35, "ok"))), theirs);
     }
 
     #[test]

@@ -45,6 +45,10 @@ struct State {
     locks: HashMap<String, Instant>,
     /// `count_in_window` counters: the count and when its window ends.
     counters: HashMap<String, (u64, Instant)>,
+    /// Task jobs of each thread in enqueue order; ended ones are dropped when seen.
+    threads: HashMap<String, Vec<JobId>>,
+    /// The newest task job of each thread.
+    last_in_thread: HashMap<String, JobId>,
 }
 
 /// Above this many counters, ended windows are forgotten before a new one is counted.
@@ -145,6 +149,10 @@ impl MemoryQueue {
         }
         let id = job.id.clone();
         state.dedup.insert(dedup_key.to_owned(), (id.clone(), now));
+        if let Some(thread) = job.thread() {
+            state.threads.entry(thread.clone()).or_default().push(id.clone());
+            state.last_in_thread.insert(thread, id.clone());
+        }
         state.records.insert(id.clone(), JobRecord::new(job));
         let sequence = state.next_sequence();
         state.recent.insert(sequence, id.clone());
@@ -219,10 +227,21 @@ impl MemoryQueue {
     }
 
     pub async fn retry_later(&self, delivery: &Delivery, delay: Duration, reason: &str) -> Result<()> {
+        self.put_back(delivery, delay, reason, false).await
+    }
+
+    pub async fn defer(&self, delivery: &Delivery, delay: Duration, reason: &str) -> Result<()> {
+        self.put_back(delivery, delay, reason, true).await
+    }
+
+    async fn put_back(&self, delivery: &Delivery, delay: Duration, reason: &str, uncount: bool) -> Result<()> {
         let mut state = self.state()?;
         state.release(delivery).context("putting a job back for a retry")?;
         let id = delivery.record.job.id.clone();
         let record = state.record_mut(&id)?;
+        if uncount {
+            record.deliveries = record.deliveries.saturating_sub(1);
+        }
         record.status = JobStatus::Queued;
         record.error = Some(reason.to_owned());
         record.updated_at = Utc::now();
@@ -300,6 +319,24 @@ impl MemoryQueue {
         Ok(self.state()?.outstanding())
     }
 
+    pub async fn open_in_thread(&self, thread: &str) -> Result<Vec<JobRecord>> {
+        let mut state = self.state()?;
+        let state = &mut *state;
+        let Some(ids) = state.threads.get_mut(thread) else { return Ok(Vec::new()) };
+        let records = &state.records;
+        ids.retain(|id| records.get(id).is_some_and(|r| !r.status.is_terminal()));
+        let open = ids.iter().filter_map(|id| records.get(id).cloned()).collect();
+        if ids.is_empty() {
+            state.threads.remove(thread);
+        }
+        Ok(open)
+    }
+
+    pub async fn last_in_thread(&self, thread: &str) -> Result<Option<JobRecord>> {
+        let state = self.state()?;
+        Ok(state.last_in_thread.get(thread).and_then(|id| state.records.get(id)).cloned())
+    }
+
     pub async fn dead(&self) -> Result<Vec<JobRecord>> {
         let state = self.state()?;
         Ok(state.dead.values().rev().filter_map(|id| state.records.get(id).cloned()).collect())
@@ -343,8 +380,9 @@ mod tests {
             created_at: Utc::now(),
             installation_id: None,
             task: Task { instruction: "fix it".into(), title: "Bug".into(), body: String::new(), url: String::new() },
-            reply: ReplyTarget::GithubIssue { issue: 1, comment_id: 2 },
+            reply: ReplyTarget::GithubIssue { issue: 1, comment_id: Some(2) },
             kind: Default::default(),
+            follow_up: None,
         }
     }
 

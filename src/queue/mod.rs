@@ -105,6 +105,12 @@ impl Queue {
         dispatch!(self, q => q.retry_later(delivery, delay, reason).await)
     }
 
+    /// Puts the job back without counting this delivery: it waits (for an earlier job of its
+    /// thread) rather than failed.
+    pub async fn defer(&self, delivery: &Delivery, delay: Duration, reason: &str) -> Result<()> {
+        dispatch!(self, q => q.defer(delivery, delay, reason).await)
+    }
+
     /// Moves the job to the dead letter (status `failed`, `dead` set).
     pub async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
         dispatch!(self, q => q.dead_letter(delivery, reason).await)
@@ -148,6 +154,16 @@ impl Queue {
     /// How many jobs are waiting or leased (not terminal, not dead); zero means drained.
     pub async fn outstanding(&self) -> Result<usize> {
         dispatch!(self, q => q.outstanding().await)
+    }
+
+    /// The task jobs of a thread (see [`Job::thread`]) that have not ended, oldest first.
+    pub async fn open_in_thread(&self, thread: &str) -> Result<Vec<JobRecord>> {
+        dispatch!(self, q => q.open_in_thread(thread).await)
+    }
+
+    /// The newest task job of a thread, ended or not (what `retry` runs again).
+    pub async fn last_in_thread(&self, thread: &str) -> Result<Option<JobRecord>> {
+        dispatch!(self, q => q.last_in_thread(thread).await)
     }
 
     /// Dead-lettered jobs, newest first.

@@ -18,6 +18,9 @@
 //! - `P:outstanding`: set of jobs queued, delayed or leased. `P:recent`: zset of the last
 //!   [`RECENT_JOBS`] jobs by enqueue order. `P:dead`: zset of dead jobs. `P:sequence`: a counter
 //!   for orders and receipts.
+//! - `P:thread:<thread>`: list of the task jobs of a thread (an issue or a pull request) in
+//!   enqueue order; ended jobs are removed when a reader sees them. `P:thread-last:<thread>`: the
+//!   newest task job of the thread, expiring after [`DEDUP_TTL`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -74,6 +77,8 @@ pub struct RedisQueue {
 struct Keys {
     lock_prefix: String,
     count_prefix: String,
+    thread_prefix: String,
+    thread_last_prefix: String,
     job_prefix: String,
     dedup_prefix: String,
     stream: String,
@@ -95,6 +100,8 @@ impl Keys {
         Self {
             lock_prefix: key("lock:"),
             count_prefix: key("count:"),
+            thread_prefix: key("thread:"),
+            thread_last_prefix: key("thread-last:"),
             job_prefix: key("job:"),
             dedup_prefix: key("dedup:"),
             stream: key("jobs"),
@@ -143,6 +150,7 @@ impl Scripts {
 enum Release<'a> {
     Finish { status: JobStatus, error: Option<String> },
     Retry { delay: Duration, reason: &'a str },
+    Defer { delay: Duration, reason: &'a str },
     Dead { reason: &'a str },
 }
 
@@ -191,8 +199,11 @@ impl RedisQueue {
     pub async fn enqueue(&self, job: Job, dedup_key: &str) -> Result<Enqueued> {
         let keys = &self.keys;
         let id = job.id.clone();
+        let thread = job.thread();
         let fields = record_fields(&JobRecord::new(job))?;
         let mut call = self.scripts.enqueue.prepare_invoke();
+        // A job without a thread names the keys of the empty thread, and leaves them alone.
+        let thread_name = thread.as_deref().unwrap_or_default();
         call.key(format!("{}{dedup_key}", keys.dedup_prefix))
             .key(keys.job(&id))
             .key(&keys.stream)
@@ -202,10 +213,13 @@ impl RedisQueue {
             .key(&keys.sequence)
             .key(&keys.entries)
             .key(&keys.dead)
+            .key(format!("{}{thread_name}", keys.thread_prefix))
+            .key(format!("{}{thread_name}", keys.thread_last_prefix))
             .arg(id.as_str())
             .arg(DEDUP_TTL.as_secs())
             .arg(RECENT_JOBS)
-            .arg(&keys.job_prefix);
+            .arg(&keys.job_prefix)
+            .arg(if thread.is_some() { "1" } else { "0" });
         for (name, value) in &fields {
             call.arg(*name).arg(value);
         }
@@ -329,6 +343,10 @@ impl RedisQueue {
         self.release(delivery, Release::Retry { delay, reason }).await.context("putting a job back for a retry")
     }
 
+    pub async fn defer(&self, delivery: &Delivery, delay: Duration, reason: &str) -> Result<()> {
+        self.release(delivery, Release::Defer { delay, reason }).await.context("putting a waiting job back")
+    }
+
     pub async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
         self.release(delivery, Release::Dead { reason }).await.context("dead-lettering a job")
     }
@@ -344,6 +362,7 @@ impl RedisQueue {
             }
             Release::Finish { status, error: None } => ("finish", status, String::new(), Duration::ZERO),
             Release::Retry { delay, reason } => ("retry", JobStatus::Queued, json(reason)?, delay),
+            Release::Defer { delay, reason } => ("defer", JobStatus::Queued, json(reason)?, delay),
             Release::Dead { reason } => ("dead", JobStatus::Failed, json(reason)?, Duration::ZERO),
         };
         let released: i64 = self
@@ -383,6 +402,7 @@ impl RedisQueue {
             ("error", update.error.is_some()),
             ("tracking_comment_id", update.tracking_comment_id.is_some()),
             ("pull_request", update.pull_request.is_some()),
+            ("cancel_requested_by", update.cancel_requested_by.is_some()),
             ("updated_at", true),
         ];
         update.apply(&mut record, Utc::now());
@@ -492,6 +512,37 @@ impl RedisQueue {
             .context("counting outstanding jobs")
     }
 
+    pub async fn open_in_thread(&self, thread: &str) -> Result<Vec<JobRecord>> {
+        let key = format!("{}{thread}", self.keys.thread_prefix);
+        let ids: Vec<String> =
+            ::redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query_async(&mut self.commands.clone()).await?;
+        let records = self.records(ids.clone()).await.context("reading a thread's jobs")?;
+        let open: Vec<JobRecord> = records.into_iter().filter(|r| !r.status.is_terminal()).collect();
+        // Ended (or forgotten) jobs leave the list; removing by value is safe against concurrent pushes.
+        let ended: Vec<&String> =
+            ids.iter().filter(|id| !open.iter().any(|r| r.job.id.as_str() == id.as_str())).collect();
+        if !ended.is_empty() {
+            let mut pipe = ::redis::pipe();
+            for id in ended {
+                pipe.cmd("LREM").arg(&key).arg(0).arg(id).ignore();
+            }
+            pipe.query_async::<()>(&mut self.commands.clone()).await.context("tidying a thread's jobs")?;
+        }
+        Ok(open)
+    }
+
+    pub async fn last_in_thread(&self, thread: &str) -> Result<Option<JobRecord>> {
+        let id: Option<String> = ::redis::cmd("GET")
+            .arg(format!("{}{thread}", self.keys.thread_last_prefix))
+            .query_async(&mut self.commands.clone())
+            .await
+            .context("reading a thread's last job")?;
+        match id {
+            Some(id) => self.get(&id.parse().map_err(|e| anyhow!("{e}"))?).await,
+            None => Ok(None),
+        }
+    }
+
     pub async fn dead(&self) -> Result<Vec<JobRecord>> {
         let ids: Vec<String> = ::redis::cmd("ZREVRANGE")
             .arg(&self.keys.dead)
@@ -535,6 +586,7 @@ fn record_fields(record: &JobRecord) -> Result<Vec<(&'static str, String)>> {
         ("error", json(&record.error)?),
         ("tracking_comment_id", json(&record.tracking_comment_id)?),
         ("pull_request", json(&record.pull_request)?),
+        ("cancel_requested_by", json(&record.cancel_requested_by)?),
     ])
 }
 

@@ -43,7 +43,10 @@ pub struct Plan<'a> {
     pub job: &'a Job,
     pub config: &'a RepoConfig,
     pub clone_url: &'a str,
+    /// The branch the work starts from: the default branch, or a pull request's head.
     pub base_branch: &'a str,
+    /// More context for the agent's task file (Markdown; empty when there is none).
+    pub context: &'a str,
     /// Used by git on the worker only; never passed to the sandbox.
     pub git_token: Option<&'a SecretString>,
 }
@@ -120,7 +123,7 @@ impl Rollout {
         let workspace = Workspace::create(&self.settings.data_dir, plan.job, checkout, self.settings.sandbox_uid)
             .await
             .map_err(RolloutError::Transient)?;
-        workspace.write_task(plan.job).await.map_err(RolloutError::Transient)?;
+        workspace.write_task(plan.job, plan.context).await.map_err(RolloutError::Transient)?;
         workspace.hand_to_sandbox().await.map_err(RolloutError::Transient)?;
 
         let steps = Steps { rollout: self, plan, workspace: &workspace, image: &image, deadline, cancel };

@@ -44,9 +44,9 @@ impl Workspace {
     }
 
     /// Writes the task file the agent reads through `$ERRAND_TASK_FILE`.
-    pub async fn write_task(&self, job: &Job) -> Result<()> {
+    pub async fn write_task(&self, job: &Job, context: &str) -> Result<()> {
         let file = self.errand.join(Path::new(TASK_FILE).file_name().unwrap_or_default());
-        tokio::fs::write(file, render_task_file(job)).await.context("writing the task file")
+        tokio::fs::write(file, render_task_file(job, context)).await.context("writing the task file")
     }
 
     /// Makes the workspace the sandbox user's: when the worker runs as root, the repository's
@@ -101,16 +101,19 @@ pub async fn hand_to_sandbox(repo: &Path, errand: &Path, uid: u32) -> Result<()>
     .context("handing the workspace to the sandbox user")?
 }
 
-/// The task file: the instruction with its context, for the agent.
-pub fn render_task_file(job: &Job) -> String {
+/// The task file: the instruction with its context, for the agent. `context` is more of it,
+/// in Markdown (a follow-up's pull request and review comments), placed before the instructions
+/// on how to answer.
+pub fn render_task_file(job: &Job, context: &str) -> String {
     let instruction =
         if job.task.instruction.trim().is_empty() { "Resolve the issue below." } else { job.task.instruction.trim() };
     format!(
-        "# Task\n\n{instruction}\n\n## Context\n\n- Repository: {repo}\n- Requested by: @{who}\n- Request: {url}\n\n## Issue: {title}\n\n{body}\n\n## How to answer\n\nChange the files in /workspace (do not commit; errand commits and opens the pull request). Write a summary to the file named by $ERRAND_SUMMARY_FILE: its first line is the title. If the request is a question, change nothing and write the answer there.\n",
+        "# Task\n\n{instruction}\n\n## Context\n\n- Repository: {repo}\n- Requested by: @{who}\n- Request: {url}\n\n## Issue: {title}\n\n{body}\n\n{context}## How to answer\n\nChange the files in /workspace (do not commit; errand commits and opens the pull request). Write a summary to the file named by $ERRAND_SUMMARY_FILE: its first line is the title. If the request is a question, change nothing and write the answer there.\n",
         repo = job.repo,
         who = job.requested_by,
         url = job.task.url,
         title = job.task.title,
         body = job.task.body.trim(),
+        context = if context.trim().is_empty() { String::new() } else { format!("{}\n\n", context.trim()) },
     )
 }

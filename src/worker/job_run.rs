@@ -6,12 +6,15 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Inner;
+use super::review;
 use crate::config::{REPO_CONFIG_FILE, RepoConfig};
+use crate::forge::github::{PullInfo, Reactable};
 use crate::forge::{ForgeError, RepoClient};
-use crate::job::{JobKind, JobRecord, JobStatus, JobUpdate, ReplyTarget};
+use crate::job::{JobKind, JobRecord, JobStatus, JobUpdate, PullRequestRef, ReplyTarget};
 use crate::publish::Progress;
+use crate::publish::render::Pushed;
 use crate::queue::Delivery;
-use crate::rollout::{AgentEnd, Plan, RolloutError};
+use crate::rollout::{AgentEnd, Plan, RolloutError, summary_title};
 
 /// Permissions that may ask errand for work.
 const WRITERS: [&str; 3] = ["admin", "maintain", "write"];
@@ -19,10 +22,15 @@ const WRITERS: [&str; 3] = ["admin", "maintain", "write"];
 /// The longest wait between two deliveries of a job that keeps hitting passing failures.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
 
+/// How long a job waits before it looks again whether the earlier job of its thread has ended.
+const THREAD_WAIT: Duration = Duration::from_secs(2);
+
 /// How a delivery ended, when it ended on its own.
 pub(super) enum Ended {
     /// Terminal, and the requester has been told.
     Done { status: JobStatus, error: Option<String> },
+    /// An earlier job of the same thread has not ended: back to the queue, not counted.
+    Wait { reason: String },
 }
 
 /// Why a delivery stopped before its end.
@@ -49,7 +57,10 @@ impl From<ForgeError> for JobError {
 pub(super) struct JobRun<'a> {
     pub worker: &'a Inner,
     pub delivery: &'a Delivery,
+    /// Fired to stop the rollout: shutdown, a lost lease, or `@agent stop`.
     pub cancel: &'a CancellationToken,
+    /// Fired on shutdown or a lost lease only: then nothing may be published.
+    pub halted: &'a CancellationToken,
     /// Fired when this delivery learns that another worker holds the job.
     pub lease_lost: &'a CancellationToken,
 }
@@ -80,6 +91,12 @@ impl JobRun<'_> {
             w.publisher.reply(&gh, self.record(), text).await?;
             return Ok(Ended::Done { status: JobStatus::Succeeded, error: None });
         }
+        if let Some(by) = &self.record().cancel_requested_by {
+            return self.end_cancelled(&gh, by).await;
+        }
+        if let Some(ended) = self.wait_for_earlier_job(&gh).await? {
+            return Ok(ended);
+        }
         w.publisher.acknowledge(&gh, self.record()).await?;
         // A job reclaimed from a dead worker may have left its container behind.
         if let Err(e) = w.rollout.sandbox().remove_leftovers(Some(&job.id)).await {
@@ -98,25 +115,41 @@ impl JobRun<'_> {
             Ok(repo) => repo,
             Err(ForgeError::Status { status, message }) => {
                 let reason = format!("errand cannot read {} (GitHub answered {status}: {message}).", job.repo);
-                self.tell_failure(&gh, &reason).await?;
-                return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
+                return self.fail(&gh, reason).await;
             }
             Err(e) => return Err(e.into()),
         };
-        let config = match gh.file(REPO_CONFIG_FILE, &repo.default_branch).await? {
+        let place = match job.follow_up {
+            None => Place::NewBranch { base: repo.default_branch.clone() },
+            Some(follow_up) => match self.follow_up_place(&gh, follow_up.pull).await? {
+                Ok(place) => place,
+                Err(reason) => return self.fail(&gh, reason).await,
+            },
+        };
+        // The configuration comes from the base branch: a pull request cannot change how errand
+        // runs on it.
+        let config_branch = place.config_branch();
+        let config = match gh.file(REPO_CONFIG_FILE, config_branch).await? {
             Some(text) => match RepoConfig::parse(&text) {
                 Ok(config) => config,
                 Err(e) => {
-                    let reason = format!(
-                        "`{REPO_CONFIG_FILE}` on `{}` is invalid, {e}. Fix it and ask again.",
-                        repo.default_branch
-                    );
-                    self.tell_failure(&gh, &reason).await?;
-                    return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
+                    let reason =
+                        format!("`{REPO_CONFIG_FILE}` on `{config_branch}` is invalid, {e}. Fix it and ask again.");
+                    return self.fail(&gh, reason).await;
                 }
             },
-            None => RepoConfig::detected(&gh.root_names(&repo.default_branch).await?),
+            None => RepoConfig::detected(&gh.root_names(config_branch).await?),
         };
+        let review = match (&job.reply, &place) {
+            (ReplyTarget::GithubReview { pull, review_id, comment_id, .. }, _) => {
+                review::gather(&gh, *pull, *review_id, *comment_id, &w.publisher.renderer.mention).await?
+            }
+            _ => review::Review::default(),
+        };
+        for note in review.notes.iter().filter(|n| Some(n.comment.id) != job.reply.asking_comment()) {
+            gh.react(Reactable::ReviewComment(note.comment.id), "eyes").await?;
+        }
+        let context = review.task_context(place.pull());
 
         let running = Progress::Running { step: "the agent is working in a sandbox".into() };
         self.show(&gh, &running).await?;
@@ -125,20 +158,18 @@ impl JobRun<'_> {
             job,
             config: &config,
             clone_url: &repo.clone_url,
-            base_branch: &repo.default_branch,
+            base_branch: place.work_branch(),
+            context: &context,
             git_token: token.as_ref(),
         };
         let outcome = match w.rollout.run(&plan, self.cancel).await {
             Ok(outcome) => outcome,
-            Err(RolloutError::Abort(reason)) => {
-                self.tell_failure(&gh, &reason).await?;
-                return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
-            }
+            Err(RolloutError::Abort(reason)) => return self.fail(&gh, reason).await,
             Err(RolloutError::Transient(e)) => return Err(JobError::Retry(format!("{e:#}"))),
         };
         tracing::info!(job = %job.id, mirror = outcome.mirror.describe(), agent = ?outcome.agent_end, baseline = ?outcome.baseline.iter().map(|c| (c.name.as_str(), c.report.exit_code)).collect::<Vec<_>>(), checks = ?outcome.checks.iter().map(|c| (c.name.as_str(), c.report.exit_code)).collect::<Vec<_>>(), "rollout finished");
         if self.cancel.is_cancelled() {
-            // Lease lost or shutting down: `settle` decides; nothing is published.
+            // Lease lost, shutting down or cancelled: the caller decides; nothing is published.
             return Err(JobError::Retry("stopped before the end".into()));
         }
 
@@ -149,7 +180,7 @@ impl JobRun<'_> {
             let short = reason.lines().next().unwrap_or_default().to_owned();
             return Ok(Ended::Done { status: JobStatus::Failed, error: Some(short) });
         }
-        let (Some(_commit), Some(dir)) = (&outcome.commit, outcome.repo_dir()) else {
+        let (Some(commit), Some(dir)) = (&outcome.commit, outcome.repo_dir()) else {
             let answer = outcome
                 .summary
                 .clone()
@@ -158,34 +189,142 @@ impl JobRun<'_> {
             return Ok(Ended::Done { status: JobStatus::Succeeded, error: None });
         };
 
-        let ReplyTarget::GithubIssue { issue, .. } = job.reply;
-        let branch = format!("{}issue-{issue}-{}", config.branch_prefix(), job.id.short());
-        let token = gh.git_token().await?;
-        self.fence().await?;
-        w.rollout
-            .mirrors()
-            .git()
-            .push(dir, &repo.clone_url, token.as_ref(), &branch)
-            .await
-            .map_err(|e| JobError::Retry(format!("{e:#}")))?;
         let renderer = &w.publisher.renderer;
+        let git = w.rollout.mirrors().git();
+        let token = gh.git_token().await?;
+        if let Place::PullBranch { pull } = &place {
+            self.fence().await?;
+            if let Err(e) = git.push_fast_forward(dir, &repo.clone_url, token.as_ref(), &pull.head.branch).await {
+                // The branch moved while the agent worked: run again on its new head.
+                return Err(JobError::Retry(format!("{e:#}")));
+            }
+            let pull_ref = PullRequestRef { number: pull.number, url: pull.html_url.clone() };
+            self.fence().await?;
+            let latest = gh.pull(pull.number).await?;
+            let body = renderer.replace_testing(latest.body.as_deref().unwrap_or_default(), &outcome);
+            gh.update_pull_body(pull.number, &body).await?;
+            self.record_pull(&pull_ref).await;
+            let pushed = Pushed {
+                pull: pull_ref,
+                branch: pull.head.branch.clone(),
+                commit: commit.clone(),
+                title: summary_title(outcome.summary.as_deref()),
+                diffstat: outcome.diffstat.clone(),
+                checks: outcome
+                    .checks
+                    .iter()
+                    .map(|c| (c.passed(), c.name.clone(), c.command.clone(), c.report.exit_code.to_string()))
+                    .collect(),
+            };
+            self.show(&gh, &Progress::Pushed(Box::new(pushed.clone()))).await?;
+            let others = review.other_threads(&job.reply);
+            if !others.is_empty() {
+                self.fence().await?;
+                w.publisher.answer_threads(&gh, self.record(), &others, &renderer.thread_answer(&pushed)).await?;
+            }
+            return Ok(Ended::Done { status: JobStatus::Succeeded, error: None });
+        }
+
+        let (branch, base, closes) = match &place {
+            Place::NewBranch { base } => {
+                let issue = job.reply.issue();
+                (format!("{}issue-{issue}-{}", config.branch_prefix(), job.id.short()), base.clone(), Some(issue))
+            }
+            Place::StackedOn { pull } => (
+                format!("{}pr-{}-{}", config.branch_prefix(), pull.number, job.id.short()),
+                pull.head.branch.clone(),
+                None,
+            ),
+            Place::PullBranch { .. } => unreachable!("pushed above"),
+        };
+        self.fence().await?;
+        git.push(dir, &repo.clone_url, token.as_ref(), &branch).await.map_err(|e| JobError::Retry(format!("{e:#}")))?;
         self.fence().await?;
         let pull = gh
             .open_pull_once(
                 &renderer.pull_title(job, &outcome),
                 &branch,
-                &repo.default_branch,
-                &renderer.pull_body(job, &outcome, issue),
+                &base,
+                &renderer.pull_body(job, &outcome, closes),
             )
             .await?;
-        let update = JobUpdate { pull_request: Some(pull.clone()), ..JobUpdate::default() };
-        if let Err(e) = w.queue.update(&job.id, update).await {
-            tracing::warn!(job = %job.id, error = format!("{e:#}"), "could not record the pull request");
-        }
+        self.record_pull(&pull).await;
         let passed = outcome.checks.iter().filter(|c| c.passed()).count();
         let done = Progress::PullRequest { pull, passed, total: outcome.checks.len() };
         self.show(&gh, &done).await?;
         Ok(Ended::Done { status: JobStatus::Succeeded, error: None })
+    }
+
+    async fn record_pull(&self, pull: &PullRequestRef) {
+        let id = &self.record().job.id;
+        let update = JobUpdate { pull_request: Some(pull.clone()), ..JobUpdate::default() };
+        if let Err(e) = self.worker.queue.update(id, update).await {
+            tracing::warn!(job = %id, error = format!("{e:#}"), "could not record the pull request");
+        }
+    }
+
+    /// Where a follow-up on pull request `number` can put its work, or why it cannot.
+    async fn follow_up_place(&self, gh: &RepoClient, number: u64) -> Result<Result<Place, String>, JobError> {
+        let job = &self.record().job;
+        let pull = match gh.pull(number).await {
+            Ok(pull) => pull,
+            Err(ForgeError::Status { status: 404, .. }) => {
+                return Ok(Err(format!("errand cannot find pull request #{number} in {}.", job.repo)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if pull.state != "open" {
+            let state = if pull.merged { "merged" } else { "closed" };
+            return Ok(Err(format!(
+                "pull request #{number} is {state}; errand only adds to open pull requests. Ask on an issue to start new work."
+            )));
+        }
+        let head_repo = pull.head.repo.as_ref().map(|r| r.full_name.as_str());
+        if head_repo.is_none_or(|name| !name.eq_ignore_ascii_case(&job.repo.to_string())) {
+            let from = head_repo.map_or("a fork that no longer exists".to_owned(), |name| format!("the fork `{name}`"));
+            return Ok(Err(format!(
+                "pull request #{number} comes from {from}, and errand can only push to branches of `{}`. Push the branch to `{}` and ask again there, or ask on an issue for a new pull request.",
+                job.repo, job.repo
+            )));
+        }
+        if gh.branch_protected(&pull.head.branch).await? {
+            tracing::info!(job = %job.id, branch = pull.head.branch, "the pull request's branch is protected: opening a pull request against it");
+            return Ok(Ok(Place::StackedOn { pull: Box::new(pull) }));
+        }
+        Ok(Ok(Place::PullBranch { pull: Box::new(pull) }))
+    }
+
+    /// Tasks of one issue or pull request run one at a time, in order: while an earlier one has
+    /// not ended, this one goes back to the queue (its tracking comment says why, once).
+    async fn wait_for_earlier_job(&self, gh: &RepoClient) -> Result<Option<Ended>, JobError> {
+        let job = &self.record().job;
+        let Some(thread) = job.thread() else { return Ok(None) };
+        let open = self
+            .worker
+            .queue
+            .open_in_thread(&thread)
+            .await
+            .map_err(|e| JobError::Retry(format!("reading the thread's jobs: {e:#}")))?;
+        // Ids sort by creation, so this is the oldest job of the thread that is still open.
+        let Some(earlier) = open.iter().map(|r| &r.job.id).filter(|id| **id < job.id).min() else {
+            return Ok(None);
+        };
+        let reason = format!("waiting for job {earlier}");
+        if self.record().error.as_deref() != Some(reason.as_str()) {
+            self.show(gh, &Progress::Waiting { behind: earlier.clone() }).await?;
+        }
+        Ok(Some(Ended::Wait { reason }))
+    }
+
+    /// Ends the job as cancelled, saying who stopped it.
+    pub async fn end_cancelled(&self, gh: &RepoClient, by: &str) -> Result<Ended, JobError> {
+        self.show(gh, &Progress::Cancelled { by: by.to_owned() }).await?;
+        Ok(Ended::Done { status: JobStatus::Cancelled, error: Some(format!("cancelled by @{by}")) })
+    }
+
+    async fn fail(&self, gh: &RepoClient, reason: String) -> Result<Ended, JobError> {
+        self.tell_failure(gh, &reason).await?;
+        Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) })
     }
 
     async fn tell_failure(&self, gh: &RepoClient, reason: &str) -> Result<(), JobError> {
@@ -208,7 +347,7 @@ impl JobRun<'_> {
     /// lease, so the lease is renewed here, which also tells whether it is still ours. Whatever
     /// this returns, `settle` decides; a lost lease is never settled by this delivery.
     async fn fence(&self) -> Result<(), JobError> {
-        if self.cancel.is_cancelled() {
+        if self.halted.is_cancelled() {
             return Err(JobError::Retry("stopped before the end".into()));
         }
         match self.worker.queue.renew(self.delivery).await {
@@ -220,6 +359,41 @@ impl JobRun<'_> {
             }
             // Unconfirmed is not ours: the lease runs out and another delivery publishes.
             Err(e) => Err(JobError::Retry(format!("could not confirm the lease before publishing: {e:#}"))),
+        }
+    }
+}
+
+/// Where a job's work goes.
+enum Place {
+    /// A new branch from the default branch, and a new pull request.
+    NewBranch { base: String },
+    /// A commit on the pull request's own branch.
+    PullBranch { pull: Box<PullInfo> },
+    /// The pull request's branch is protected: a new pull request into it.
+    StackedOn { pull: Box<PullInfo> },
+}
+
+impl Place {
+    /// Where `.errand.toml` is read: the default branch, or the pull request's base.
+    fn config_branch(&self) -> &str {
+        match self {
+            Self::NewBranch { base } => base,
+            Self::PullBranch { pull } | Self::StackedOn { pull } => &pull.base.branch,
+        }
+    }
+
+    /// The branch the agent's work starts from.
+    fn work_branch(&self) -> &str {
+        match self {
+            Self::NewBranch { base } => base,
+            Self::PullBranch { pull } | Self::StackedOn { pull } => &pull.head.branch,
+        }
+    }
+
+    fn pull(&self) -> Option<&PullInfo> {
+        match self {
+            Self::NewBranch { .. } => None,
+            Self::PullBranch { pull } | Self::StackedOn { pull } => Some(pull),
         }
     }
 }
@@ -237,6 +411,7 @@ pub(super) async fn settle(
     let redact = |text: &str| worker.publisher.renderer.redactor.redact(text);
     let result = match (ended, stopped) {
         (_, Some(Stopped::LeaseLost)) => Ok(()),
+        (Ok(Ended::Wait { reason }), _) => queue.defer(delivery, THREAD_WAIT, &reason).await,
         (Ok(Ended::Done { status, error }), _) => {
             let error = error.map(|e| redact(&e));
             if delivery.attempt > queue.settings().max_deliveries {

@@ -3,6 +3,7 @@
 //! Every job ends in exactly one terminal state the requester can see.
 
 mod job_run;
+mod review;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,9 @@ const CLAIM_WAIT: Duration = Duration::from_secs(2);
 /// remove its container) before it is abandoned where it is and handed back: a GitHub or Docker
 /// call that hangs must not hold a stopping worker for its HTTP timeouts and retries.
 const WIND_DOWN: Duration = Duration::from_secs(5);
+
+/// How often a running job looks whether someone asked it to stop (`@agent stop`).
+const CANCEL_POLL: Duration = Duration::from_secs(1);
 
 /// Settings of one worker process.
 #[derive(Debug, Clone)]
@@ -115,36 +119,63 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs one delivery with its lease kept alive; `stop` hands it back when it fires.
+    /// Runs one delivery with its lease kept alive; `stop` hands it back when it fires, and
+    /// `@agent stop` (seen by polling the job's record) cancels it.
     async fn run_delivery(&self, delivery: Delivery, stop: CancellationToken) {
         let lease_lost = CancellationToken::new();
         let keeper = tokio::spawn(keep_lease(self.inner.queue.clone(), delivery.clone(), lease_lost.clone()));
+        let halted = CancellationToken::new();
         let cancel = CancellationToken::new();
+        let cancelled_by = Arc::new(std::sync::Mutex::new(None::<String>));
         let watch = {
-            let (cancel, stop, lease_lost) = (cancel.clone(), stop.clone(), lease_lost.clone());
+            let (halted, cancel, stop, lease_lost) = (halted.clone(), cancel.clone(), stop.clone(), lease_lost.clone());
+            let (queue, id, cancelled_by) =
+                (self.inner.queue.clone(), delivery.record.job.id.clone(), cancelled_by.clone());
             tokio::spawn(async move {
                 tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = lease_lost.cancelled() => {}
+                    _ = stop.cancelled() => halted.cancel(),
+                    _ = lease_lost.cancelled() => halted.cancel(),
+                    by = cancel_requested(&queue, &id) => {
+                        tracing::info!(job = %id, by, "cancelling the job on request");
+                        *cancelled_by.lock().unwrap_or_else(|e| e.into_inner()) = Some(by);
+                    }
                 }
                 cancel.cancel();
             })
         };
-        let job =
-            job_run::JobRun { worker: &self.inner, delivery: &delivery, cancel: &cancel, lease_lost: &lease_lost };
+        let job = job_run::JobRun {
+            worker: &self.inner,
+            delivery: &delivery,
+            cancel: &cancel,
+            halted: &halted,
+            lease_lost: &lease_lost,
+        };
         let abandon = async {
             stop.cancelled().await;
             tokio::time::sleep(WIND_DOWN).await;
         };
-        let ended = tokio::select! {
+        let mut ended = tokio::select! {
             ended = job.run() => ended,
             () = abandon => {
                 tracing::warn!(job = %delivery.record.job.id, wind_down = ?WIND_DOWN, "the job did not wind down: abandoning it");
                 Err(job_run::JobError::Retry("abandoned by a stopping worker".into()))
             }
         };
-        keeper.abort();
         watch.abort();
+        let by = cancelled_by.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(by) = by.filter(|_| !halted.is_cancelled() && !matches!(ended, Ok(job_run::Ended::Done { .. }))) {
+            // The rollout stopped (its containers killed and removed); say so where it was asked.
+            ended = match self
+                .inner
+                .github
+                .for_repo(&delivery.record.job.repo, delivery.record.job.installation_id)
+                .await
+            {
+                Ok(gh) => job.end_cancelled(&gh, &by).await,
+                Err(e) => Err(e.into()),
+            };
+        }
+        keeper.abort();
         let why_stopped = if lease_lost.is_cancelled() {
             Some(job_run::Stopped::LeaseLost)
         } else if stop.is_cancelled() {
@@ -153,6 +184,18 @@ impl Worker {
             None
         };
         job_run::settle(&self.inner, &delivery, ended, why_stopped).await;
+    }
+}
+
+/// Resolves with who asked, once the job's record says someone asked it to stop.
+async fn cancel_requested(queue: &Queue, id: &JobId) -> String {
+    loop {
+        tokio::time::sleep(CANCEL_POLL).await;
+        if let Ok(Some(record)) = queue.get(id).await
+            && let Some(by) = record.cancel_requested_by
+        {
+            return by;
+        }
     }
 }
 

@@ -1,13 +1,20 @@
 //! A stateful fake GitHub: a real HTTP server on a loopback port that holds a small world
 //! (repositories backed by local bare git repositories, issues, comments, reactions, pull
-//! requests, check runs, collaborator permissions, installation tokens) and answers the REST
-//! calls errand makes with GitHub-shaped JSON, reached through the real octocrab client.
+//! requests with their reviews and review comments, branch protection, check runs, collaborator
+//! permissions, installation tokens) and answers the REST calls errand makes with GitHub-shaped
+//! JSON, reached through the real octocrab client. It also builds the webhook deliveries a
+//! GitHub App would receive for what the test seeds (`issue_comment`, `pull_request_review`,
+//! `pull_request_review_comment`).
 //!
 //! Responses start from GitHub's own examples (`tests/data/github/openapi-subset.json`, the
-//! `issue_comment` webhook example and the recorded 422; see `tests/data/github/SOURCES.md`),
-//! with ids, numbers, bodies, users and URLs replaced, so they deserialize into octocrab's strict
-//! models. Every request is recorded with the authentication it carried, and faults can be
-//! injected per method and path.
+//! webhook examples and the recorded 422; see `tests/data/github/SOURCES.md`), with ids, numbers,
+//! bodies, users and URLs replaced, so they deserialize into octocrab's strict models. Every
+//! request is recorded with the authentication it carried, and faults can be injected per method
+//! and path.
+//!
+//! As on GitHub, every pull request has `refs/pull/N/head` in the bare repository; a
+//! `post-receive` hook moves it when the head branch of an open same-repository pull request is
+//! pushed. A pull request from a fork ([`FakeGithub::add_fork_pull`]) exists only as that ref.
 //!
 //! The quick-start example includes this file with `#[path]`, so it depends on no other
 //! test-support module and works outside `#[test]`.
@@ -43,6 +50,24 @@ const FIXED_GIT_DATE: &str = "2026-01-01T00:00:00Z";
 /// GitHub refuses comment and pull request bodies longer than this many characters.
 const MAX_BODY_CHARS: usize = 65_536;
 const REACTIONS: [&str; 8] = ["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"];
+/// In each bare repository: `N branch` for every open same-repository pull request, read by
+/// [`POST_RECEIVE_HOOK`].
+const PULL_MAP_FILE: &str = "fake-github-pulls";
+/// GitHub moves `refs/pull/N/head` when the head branch of an open pull request is pushed; this
+/// hook does the same in the bare repository (hooks run in the bare repository's directory).
+const POST_RECEIVE_HOOK: &str = r#"#!/bin/sh
+# Written by the fake GitHub (tests/support/fake_github.rs): keep refs/pull/N/head on the head
+# branch of each open same-repository pull request, as GitHub does on push.
+[ -f fake-github-pulls ] || exit 0
+while read -r old new ref; do
+  case "$ref" in refs/heads/*) branch="${ref#refs/heads/}" ;; *) continue ;; esac
+  case "$new" in *[!0]*) ;; *) continue ;; esac
+  while read -r number head; do
+    if [ "$head" = "$branch" ]; then git update-ref "refs/pull/$number/head" "$new"; fi
+  done < fake-github-pulls
+done
+exit 0
+"#;
 
 // ---------------------------------------------------------------------------------------------
 // Public inspection types
@@ -69,12 +94,51 @@ pub struct FakePull {
     pub body: String,
     /// The head branch name (no `owner:` prefix).
     pub head: String,
+    /// The repository the head branch lives in: this one, or the fork's `owner/name`.
+    pub head_repo: String,
     pub base: String,
     /// `open` or `closed`.
     pub state: String,
+    pub merged: bool,
     pub draft: bool,
     pub user: String,
     pub html_url: String,
+}
+
+/// A pull request review comment (a comment on a line of the diff) as the world holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeReviewComment {
+    pub id: u64,
+    /// The pull request's number.
+    pub pull: u64,
+    /// The review it belongs to (each reply gets a review of its own, as on GitHub).
+    pub review_id: u64,
+    /// For a reply, the thread's first comment.
+    pub in_reply_to: Option<u64>,
+    pub path: String,
+    /// The line of the file at `commit_id` (`original_line` in GitHub's JSON).
+    pub line: u64,
+    pub author: String,
+    /// The current text.
+    pub body: String,
+    /// How many times it was edited.
+    pub edits: usize,
+    /// Earlier texts, oldest first.
+    pub history: Vec<String>,
+    /// The head sha the comment was made on (`original_commit_id`).
+    pub commit_id: String,
+}
+
+/// A pull request review as the world holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeReview {
+    pub id: u64,
+    /// The pull request's number.
+    pub pull: u64,
+    pub author: String,
+    pub body: String,
+    /// `COMMENTED`, as the REST API writes it.
+    pub state: String,
 }
 
 /// An issue comment as the world holds it.
@@ -244,15 +308,12 @@ impl FakeGithub {
         let seed = root.join(".seed").join(owner).join(name);
         std::fs::create_dir_all(&seed).expect("a seed work tree");
         git_ok(&root, &["init", "--bare", "--quiet", path_str(&bare)]);
+        let hook = bare.join("hooks").join("post-receive");
+        std::fs::create_dir_all(hook.parent().expect("a hooks dir")).expect("the hooks dir");
+        std::fs::write(&hook, POST_RECEIVE_HOOK).expect("the post-receive hook");
+        make_executable(&hook);
         git_ok(&seed, &["init", "--quiet"]);
-        for (path, content) in files {
-            let file = seed.join(path);
-            std::fs::create_dir_all(file.parent().expect("a file path")).expect("the file's directory");
-            std::fs::write(&file, content).expect("a seed file");
-            if path.ends_with(".sh") || content.starts_with("#!") {
-                make_executable(&file);
-            }
-        }
+        write_files(&seed, files);
         git_ok(&seed, &["add", "--all"]);
         git_ok(&seed, &["commit", "--quiet", "--allow-empty", "-m", "Initial commit"]);
         git_ok(&seed, &["push", "--quiet", path_str(&bare), "HEAD:refs/heads/main"]);
@@ -275,6 +336,10 @@ impl FakeGithub {
                 issues: BTreeMap::new(),
                 pulls: BTreeMap::new(),
                 comments: BTreeMap::new(),
+                issue_reactions: BTreeMap::new(),
+                reviews: BTreeMap::new(),
+                review_comments: BTreeMap::new(),
+                protected: BTreeSet::new(),
                 check_runs: BTreeMap::new(),
                 permissions: HashMap::new(),
             },
@@ -307,28 +372,218 @@ impl FakeGithub {
         id
     }
 
-    /// An `issue_comment` `created` delivery for the comment, as a GitHub App receives it.
+    /// An `issue_comment` `created` delivery for the comment, as a GitHub App receives it. On a
+    /// pull request's number, `issue.pull_request` is set, as GitHub does.
     pub fn issue_comment_webhook(&self, repo: &str, issue: u64, comment_id: u64) -> Value {
+        self.world().issue_comment_payload(repo, issue, comment_id, None)
+    }
+
+    /// An `issue_comment` `edited` delivery: the comment as it is now, and `changes.body.from`
+    /// = `previous_body` (see [`FakeGithub::edit_issue_comment`]).
+    pub fn issue_comment_edited_webhook(&self, repo: &str, issue: u64, comment_id: u64, previous_body: &str) -> Value {
+        self.world().issue_comment_payload(repo, issue, comment_id, Some(previous_body))
+    }
+
+    /// Adds a commit on top of branch `from` with `files` written (paths may contain
+    /// directories) and points branch `branch` at it (created, or moved: `branch` may be `from`
+    /// itself); returns the commit's sha. Pushed like any push, so an open pull request whose
+    /// head is `branch` moves with it.
+    pub fn add_branch(&self, repo: &str, branch: &str, from: &str, files: &[(&str, &str)], message: &str) -> String {
+        let world = self.world();
+        let bare = world.repo(repo).bare.clone();
+        commit_files(&world.root, &bare, &format!("refs/heads/{from}"), files, message, &format!("refs/heads/{branch}"))
+    }
+
+    /// Opens a pull request from branch `head` of the repository into `base`, as `author`;
+    /// returns its number (shared with issues). Writes `refs/pull/N/head`, as GitHub does.
+    pub fn add_pull(&self, repo: &str, head: &str, base: &str, title: &str, body: &str, author: &str) -> u64 {
+        let mut world = self.world();
+        world.known_users.insert(author.to_owned());
+        let id = world.next_id();
+        let r = world.repo_mut(repo);
+        for branch in [head, base] {
+            assert!(resolve(&r.bare, &format!("refs/heads/{branch}")).is_some(), "{repo} has no branch {branch}");
+        }
+        let number = r.take_number();
+        r.insert_pull(number, Pull::new(id, title, body, head, base, author, false));
+        number
+    }
+
+    /// Opens a pull request from branch `head_branch` of the fork `fork_full_name` (owned by a
+    /// user) into `base`: a commit on top of `base` with `files` written, which the bare
+    /// repository holds only as `refs/pull/N/head`, as GitHub does for a fork. Its JSON names the
+    /// fork as `head.repo` (`fork: true`), with `maintainer_can_modify: false`.
+    #[allow(clippy::too_many_arguments, reason = "mirrors what a pull request from a fork is made of")]
+    pub fn add_fork_pull(
+        &self,
+        repo: &str,
+        fork_full_name: &str,
+        head_branch: &str,
+        base: &str,
+        title: &str,
+        author: &str,
+        files: &[(&str, &str)],
+    ) -> u64 {
+        let mut world = self.world();
+        world.known_users.insert(author.to_owned());
+        world.known_users.insert(split_full_name(fork_full_name).0.to_owned());
+        let (id, fork_id) = (world.next_id(), world.next_id());
+        let root = world.root.clone();
+        let r = world.repo_mut(repo);
+        let number = r.take_number();
+        let target = format!("refs/pull/{number}/head");
+        commit_files(&root, &r.bare, &format!("refs/heads/{base}"), files, title, &target);
+        let fork = Fork { full_name: fork_full_name.to_owned(), id: fork_id, created_at: now() };
+        let pull = Pull { fork: Some(fork), ..Pull::new(id, title, "", head_branch, base, author, false) };
+        r.insert_pull(number, pull);
+        number
+    }
+
+    /// Marks a pull request closed, and merged if `merged` (the bare repository is left as it
+    /// is: nothing is merged into the base).
+    pub fn close_pull(&self, repo: &str, pull: u64, merged: bool) {
+        let mut world = self.world();
+        let r = world.repo_mut(repo);
+        let p = r.pulls.get_mut(&pull).unwrap_or_else(|| panic!("{repo} has no pull request #{pull}"));
+        let at = now();
+        p.state = "closed".to_owned();
+        p.closed_at = Some(at.clone());
+        p.merged_at = merged.then(|| at.clone());
+        p.updated_at = at;
+        r.write_pull_map();
+    }
+
+    /// A submitted review (state `COMMENTED`) of the pull request by `author`, with a top-level
+    /// review comment per `(path, line, body)` on the file at the pull request's head; returns
+    /// the review's id and the comments' ids.
+    pub fn add_review(
+        &self,
+        repo: &str,
+        pull: u64,
+        author: &str,
+        body: &str,
+        comments: &[(&str, u64, &str)],
+    ) -> (u64, Vec<u64>) {
+        let mut world = self.world();
+        world.known_users.insert(author.to_owned());
+        let review_id = world.next_id();
+        let ids: Vec<u64> = comments.iter().map(|_| world.next_id()).collect();
+        let r = world.repo_mut(repo);
+        let p = r.pulls.get(&pull).unwrap_or_else(|| panic!("{repo} has no pull request #{pull}"));
+        let head = r.pull_head_sha(p);
+        let base = resolve(&r.bare, &format!("refs/heads/{}", p.base));
+        let created_at = now();
+        for (&id, &(path, line, text)) in ids.iter().zip(comments) {
+            assert!(line >= 1, "lines count from 1");
+            let diff_hunk = review_diff_hunk(&r.bare, base.as_deref(), &head, path, line);
+            let comment = ReviewComment {
+                id,
+                pull,
+                review_id,
+                in_reply_to: None,
+                path: path.to_owned(),
+                line,
+                diff_hunk,
+                author: author.to_owned(),
+                body: text.to_owned(),
+                history: Vec::new(),
+                reactions: Vec::new(),
+                commit_id: head.clone(),
+                created_at: created_at.clone(),
+                updated_at: created_at.clone(),
+            };
+            r.review_comments.insert(id, comment);
+        }
+        let review = Review {
+            id: review_id,
+            pull,
+            author: author.to_owned(),
+            body: body.to_owned(),
+            state: "COMMENTED".to_owned(),
+            commit_id: head,
+            submitted_at: created_at,
+        };
+        r.reviews.insert(review_id, review);
+        (review_id, ids)
+    }
+
+    /// A reply by `author` in the thread of review comment `in_reply_to`; returns its id. As on
+    /// GitHub it makes a single-comment review of its own, and its `in_reply_to_id` is the
+    /// thread's first comment (GitHub's web page replies that way to any comment of a thread).
+    pub fn add_review_reply(&self, repo: &str, pull: u64, in_reply_to: u64, author: &str, body: &str) -> u64 {
+        let mut world = self.world();
+        world.known_users.insert(author.to_owned());
+        let parent = world
+            .repo(repo)
+            .review_comments
+            .get(&in_reply_to)
+            .unwrap_or_else(|| panic!("{repo} has no review comment {in_reply_to}"));
+        assert_eq!(parent.pull, pull, "review comment {in_reply_to} is not on #{pull}");
+        let root = parent.in_reply_to.unwrap_or(parent.id);
+        world.add_reply(repo, root, author, body)
+    }
+
+    /// Protects `branch` (`GET /branches/{branch}` then answers `protected: true`). A push to it
+    /// through git is not refused: the bare repository knows nothing of it.
+    pub fn protect_branch(&self, repo: &str, branch: &str) {
+        self.world().repo_mut(repo).protected.insert(branch.to_owned());
+    }
+
+    /// Edits an issue comment as its author would; returns the previous body (for
+    /// [`FakeGithub::issue_comment_edited_webhook`]).
+    pub fn edit_issue_comment(&self, repo: &str, comment_id: u64, new_body: &str) -> String {
+        let mut world = self.world();
+        let comment = world
+            .repo_mut(repo)
+            .comments
+            .get_mut(&comment_id)
+            .unwrap_or_else(|| panic!("{repo} has no comment {comment_id}"));
+        let previous = std::mem::replace(&mut comment.body, new_body.to_owned());
+        comment.history.push(previous.clone());
+        comment.updated_at = now();
+        previous
+    }
+
+    /// Edits a review comment as its author would; returns the previous body (for
+    /// [`FakeGithub::review_comment_edited_webhook`]).
+    pub fn edit_review_comment(&self, repo: &str, comment_id: u64, new_body: &str) -> String {
+        let mut world = self.world();
+        let comment = world
+            .repo_mut(repo)
+            .review_comments
+            .get_mut(&comment_id)
+            .unwrap_or_else(|| panic!("{repo} has no review comment {comment_id}"));
+        let previous = std::mem::replace(&mut comment.body, new_body.to_owned());
+        comment.history.push(previous.clone());
+        comment.updated_at = now();
+        previous
+    }
+
+    /// A `pull_request_review_comment` `created` delivery for the review comment, as a GitHub
+    /// App receives it: `comment` (with `in_reply_to_id` for a reply), `pull_request`,
+    /// `repository`, `organization`, `sender`, `installation`.
+    pub fn review_comment_webhook(&self, repo: &str, pull: u64, comment_id: u64) -> Value {
+        self.world().review_comment_payload(repo, pull, comment_id, None)
+    }
+
+    /// A `pull_request_review_comment` `edited` delivery: the comment as it is now, and
+    /// `changes.body.from` = `previous_body` (see [`FakeGithub::edit_review_comment`]).
+    pub fn review_comment_edited_webhook(&self, repo: &str, pull: u64, comment_id: u64, previous_body: &str) -> Value {
+        self.world().review_comment_payload(repo, pull, comment_id, Some(previous_body))
+    }
+
+    /// A `pull_request_review` `submitted` delivery for the review. A reply's single-comment
+    /// review has `body: null`, as GitHub sends it.
+    pub fn review_webhook(&self, repo: &str, pull: u64, review_id: u64) -> Value {
         let world = self.world();
         let r = world.repo(repo);
-        let comment = r.comments.get(&comment_id).unwrap_or_else(|| panic!("{repo} has no comment {comment_id}"));
-        assert_eq!(comment.issue, issue, "comment {comment_id} is not on #{issue}");
-        let mut payload = TEMPLATES.issue_comment_webhook.clone();
-        payload["action"] = json!("created");
-        payload["issue"] = world.issue_json(r, issue).expect("the issue");
-        payload["comment"] = world.comment_json(r, comment);
-        let mut repository = world.repo_json(r);
-        if let Some(fields) = repository.as_object_mut() {
-            fields.remove("permissions");
-        }
-        payload["repository"] = repository;
-        let organization = &mut payload["organization"];
-        relocate(organization, "https://api.github.com/orgs/Octocoders", &format!("{}/orgs/{}", world.api, r.owner));
-        organization["login"] = json!(r.owner);
-        organization["id"] = json!(numeric_id(&r.owner));
-        organization["node_id"] = json!(node_id("Organization", numeric_id(&r.owner)));
-        payload["sender"] = world.user_json(&comment.author);
-        payload["installation"] = json!({ "id": INSTALLATION_ID, "node_id": node_id("Installation", INSTALLATION_ID) });
+        let review = r.reviews.get(&review_id).unwrap_or_else(|| panic!("{repo} has no review {review_id}"));
+        assert_eq!(review.pull, pull, "review {review_id} is not of #{pull}");
+        let mut payload = TEMPLATES.review_webhook.clone();
+        payload["action"] = json!("submitted");
+        payload["review"] = world.review_json(r, review, true);
+        payload["pull_request"] = world.pull_json(r, &r.pulls[&pull]);
+        world.webhook_envelope(&mut payload, r, &review.author);
         payload
     }
 
@@ -397,8 +652,10 @@ impl FakeGithub {
                 title: p.title.clone(),
                 body: p.body.clone(),
                 head: p.head.clone(),
+                head_repo: p.fork.as_ref().map_or_else(|| r.full_name(), |f| f.full_name.clone()),
                 base: p.base.clone(),
                 state: p.state.clone(),
+                merged: p.merged_at.is_some(),
                 draft: p.draft,
                 user: p.author.clone(),
                 html_url: world.html(r, &format!("/pull/{}", p.number)),
@@ -433,6 +690,72 @@ impl FakeGithub {
             .get(&comment_id)
             .map(|c| c.reactions.iter().map(|r| r.content.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// The reactions on an issue or pull request itself, in the order they were made.
+    pub fn issue_reactions(&self, repo: &str, issue: u64) -> Vec<String> {
+        let world = self.world();
+        let reactions = world.repo(repo).reactions(ReactionTarget::Issue, issue).cloned().unwrap_or_default();
+        reactions.into_iter().map(|r| r.content).collect()
+    }
+
+    /// The reactions on a review comment, in the order they were made.
+    pub fn review_comment_reactions(&self, repo: &str, comment_id: u64) -> Vec<String> {
+        let world = self.world();
+        let reactions = world.repo(repo).reactions(ReactionTarget::ReviewComment, comment_id).cloned();
+        reactions.unwrap_or_default().into_iter().map(|r| r.content).collect()
+    }
+
+    /// The review comments on a pull request, oldest first.
+    pub fn review_comments(&self, repo: &str, pull: u64) -> Vec<FakeReviewComment> {
+        let world = self.world();
+        world
+            .repo(repo)
+            .review_comments
+            .values()
+            .filter(|c| c.pull == pull)
+            .map(|c| FakeReviewComment {
+                id: c.id,
+                pull: c.pull,
+                review_id: c.review_id,
+                in_reply_to: c.in_reply_to,
+                path: c.path.clone(),
+                line: c.line,
+                author: c.author.clone(),
+                body: c.body.clone(),
+                edits: c.history.len(),
+                history: c.history.clone(),
+                commit_id: c.commit_id.clone(),
+            })
+            .collect()
+    }
+
+    /// The reviews of a pull request, oldest first (replies' single-comment reviews included).
+    pub fn reviews(&self, repo: &str, pull: u64) -> Vec<FakeReview> {
+        let world = self.world();
+        world
+            .repo(repo)
+            .reviews
+            .values()
+            .filter(|r| r.pull == pull)
+            .map(|r| FakeReview {
+                id: r.id,
+                pull: r.pull,
+                author: r.author.clone(),
+                body: r.body.clone(),
+                state: r.state.clone(),
+            })
+            .collect()
+    }
+
+    /// The subjects of the commits reachable from `branch` (or from a ref such as
+    /// `refs/pull/2/head`), newest first; empty if it does not exist.
+    pub fn branch_log(&self, repo: &str, branch: &str) -> Vec<String> {
+        let bare = self.world().repo(repo).bare.clone();
+        let Some(sha) = resolve(&bare, &format!("refs/heads/{branch}")).or_else(|| resolve(&bare, branch)) else {
+            return Vec::new();
+        };
+        git_ok(&bare, &["log", "--format=%s", &sha]).lines().map(str::to_owned).collect()
     }
 
     pub fn check_runs(&self, repo: &str) -> Vec<FakeCheckRun> {
@@ -513,6 +836,12 @@ struct Repo {
     issues: BTreeMap<u64, Issue>,
     pulls: BTreeMap<u64, Pull>,
     comments: BTreeMap<u64, Comment>,
+    /// Reactions on issues and pull requests themselves, by number.
+    issue_reactions: BTreeMap<u64, Vec<Reaction>>,
+    reviews: BTreeMap<u64, Review>,
+    review_comments: BTreeMap<u64, ReviewComment>,
+    /// Branches with branch protection.
+    protected: BTreeSet<String>,
     check_runs: BTreeMap<u64, FakeCheckRun>,
     permissions: HashMap<String, String>,
 }
@@ -529,6 +858,61 @@ impl Repo {
 
     fn full_name(&self) -> String {
         format!("{}/{}", self.owner, self.name)
+    }
+
+    /// The reactions on `id` (a comment id, or an issue or pull request number), if it exists.
+    fn reactions(&self, target: ReactionTarget, id: u64) -> Option<&Vec<Reaction>> {
+        match target {
+            ReactionTarget::IssueComment => self.comments.get(&id).map(|c| &c.reactions),
+            ReactionTarget::ReviewComment => self.review_comments.get(&id).map(|c| &c.reactions),
+            ReactionTarget::Issue => {
+                static NONE: Vec<Reaction> = Vec::new();
+                self.has_issue(id).then(|| self.issue_reactions.get(&id).unwrap_or(&NONE))
+            }
+        }
+    }
+
+    fn reactions_mut(&mut self, target: ReactionTarget, id: u64) -> Option<&mut Vec<Reaction>> {
+        match target {
+            ReactionTarget::IssueComment => self.comments.get_mut(&id).map(|c| &mut c.reactions),
+            ReactionTarget::ReviewComment => self.review_comments.get_mut(&id).map(|c| &mut c.reactions),
+            ReactionTarget::Issue if self.has_issue(id) => Some(self.issue_reactions.entry(id).or_default()),
+            ReactionTarget::Issue => None,
+        }
+    }
+
+    /// The sha a pull request's head is at: its branch while it is open and from this
+    /// repository, otherwise `refs/pull/N/head` (GitHub keeps the last head of a closed pull
+    /// request, and a fork's commits are only there).
+    fn pull_head_sha(&self, pull: &Pull) -> String {
+        let branch = (pull.fork.is_none() && pull.state == "open")
+            .then(|| resolve(&self.bare, &format!("refs/heads/{}", pull.head)))
+            .flatten();
+        branch.or_else(|| resolve(&self.bare, &format!("refs/pull/{}/head", pull.number))).unwrap_or_default()
+    }
+
+    /// Tells the `post-receive` hook which branches are heads of open same-repository pull
+    /// requests.
+    fn write_pull_map(&self) {
+        let map: String = self
+            .pulls
+            .values()
+            .filter(|p| p.fork.is_none() && p.state == "open")
+            .map(|p| format!("{} {}\n", p.number, p.head))
+            .collect();
+        std::fs::write(self.bare.join(PULL_MAP_FILE), map).expect("the pull request list for the post-receive hook");
+    }
+
+    /// Adds `pull` as number `number` (taken with [`Repo::take_number`]). For a same-repository
+    /// pull request this points `refs/pull/N/head` at its head branch, as GitHub does; a fork's
+    /// commits must already be there.
+    fn insert_pull(&mut self, number: u64, pull: Pull) {
+        if pull.fork.is_none() {
+            let sha = resolve(&self.bare, &format!("refs/heads/{}", pull.head)).expect("the head branch");
+            git_ok(&self.bare, &["update-ref", &format!("refs/pull/{number}/head"), &sha]);
+        }
+        self.pulls.insert(number, Pull { number, ..pull });
+        self.write_pull_map();
     }
 }
 
@@ -553,6 +937,84 @@ struct Pull {
     created_at: String,
     updated_at: String,
     closed_at: Option<String>,
+    merged_at: Option<String>,
+    /// Where the head branch lives when it is not this repository.
+    fork: Option<Fork>,
+}
+
+impl Pull {
+    /// An open pull request; its number is set when it is inserted.
+    fn new(id: u64, title: &str, body: &str, head: &str, base: &str, author: &str, draft: bool) -> Pull {
+        let created_at = now();
+        Pull {
+            id,
+            number: 0,
+            title: title.to_owned(),
+            body: body.to_owned(),
+            head: head.to_owned(),
+            base: base.to_owned(),
+            state: "open".to_owned(),
+            draft,
+            author: author.to_owned(),
+            updated_at: created_at.clone(),
+            created_at,
+            closed_at: None,
+            merged_at: None,
+            fork: None,
+        }
+    }
+
+    /// The owner of the head branch's repository.
+    fn head_owner<'a>(&'a self, repo: &'a Repo) -> &'a str {
+        self.fork.as_ref().map_or(repo.owner.as_str(), |fork| split_full_name(&fork.full_name).0)
+    }
+}
+
+/// The fork a pull request's head lives in. The fake holds no repository for it: its commits are
+/// only at `refs/pull/N/head` of the base repository.
+struct Fork {
+    full_name: String,
+    id: u64,
+    created_at: String,
+}
+
+struct Review {
+    id: u64,
+    pull: u64,
+    author: String,
+    /// Empty for the single-comment review a reply makes.
+    body: String,
+    /// `COMMENTED`, `APPROVED`, `CHANGES_REQUESTED`, as the REST API writes it.
+    state: String,
+    commit_id: String,
+    submitted_at: String,
+}
+
+struct ReviewComment {
+    id: u64,
+    pull: u64,
+    review_id: u64,
+    in_reply_to: Option<u64>,
+    path: String,
+    /// The line at `commit_id`.
+    line: u64,
+    diff_hunk: String,
+    author: String,
+    body: String,
+    history: Vec<String>,
+    reactions: Vec<Reaction>,
+    /// The head the comment was made on (GitHub's `original_commit_id`).
+    commit_id: String,
+    created_at: String,
+    updated_at: String,
+}
+
+/// What a reaction is on.
+#[derive(Clone, Copy)]
+enum ReactionTarget {
+    IssueComment,
+    Issue,
+    ReviewComment,
 }
 
 struct Comment {
@@ -582,6 +1044,7 @@ impl Comment {
     }
 }
 
+#[derive(Clone)]
 struct Reaction {
     id: u64,
     user: String,
@@ -689,6 +1152,75 @@ impl World {
         self.repos.get_mut(full_name).unwrap_or_else(|| panic!("the fake GitHub has no repository {full_name}"))
     }
 
+    /// A reply in the thread of `root` (a top-level review comment) with a single-comment review
+    /// of its own, as GitHub makes it: same path, line, hunk and commit as the thread.
+    fn add_reply(&mut self, repo: &str, root: u64, author: &str, body: &str) -> u64 {
+        let (review_id, id) = (self.next_id(), self.next_id());
+        let r = self.repo_mut(repo);
+        let thread = &r.review_comments[&root];
+        let pull = thread.pull;
+        let created_at = now();
+        let comment = ReviewComment {
+            id,
+            pull,
+            review_id,
+            in_reply_to: Some(root),
+            path: thread.path.clone(),
+            line: thread.line,
+            diff_hunk: thread.diff_hunk.clone(),
+            author: author.to_owned(),
+            body: body.to_owned(),
+            history: Vec::new(),
+            reactions: Vec::new(),
+            commit_id: thread.commit_id.clone(),
+            created_at: created_at.clone(),
+            updated_at: created_at.clone(),
+        };
+        let review = Review {
+            id: review_id,
+            pull,
+            author: author.to_owned(),
+            body: String::new(),
+            state: "COMMENTED".to_owned(),
+            commit_id: r.pull_head_sha(&r.pulls[&pull]),
+            submitted_at: created_at,
+        };
+        r.reviews.insert(review_id, review);
+        r.review_comments.insert(id, comment);
+        id
+    }
+
+    fn issue_comment_payload(&self, repo: &str, issue: u64, comment_id: u64, previous_body: Option<&str>) -> Value {
+        let r = self.repo(repo);
+        let comment = r.comments.get(&comment_id).unwrap_or_else(|| panic!("{repo} has no comment {comment_id}"));
+        assert_eq!(comment.issue, issue, "comment {comment_id} is not on #{issue}");
+        let mut payload = TEMPLATES.issue_comment_webhook.clone();
+        payload["action"] = json!(if previous_body.is_some() { "edited" } else { "created" });
+        if let Some(previous) = previous_body {
+            payload["changes"] = edited_changes(previous);
+        }
+        payload["issue"] = self.issue_json(r, issue).expect("the issue");
+        payload["comment"] = self.comment_json(r, comment);
+        self.webhook_envelope(&mut payload, r, &comment.author);
+        payload
+    }
+
+    fn review_comment_payload(&self, repo: &str, pull: u64, comment_id: u64, previous_body: Option<&str>) -> Value {
+        let r = self.repo(repo);
+        let comment =
+            r.review_comments.get(&comment_id).unwrap_or_else(|| panic!("{repo} has no review comment {comment_id}"));
+        assert_eq!(comment.pull, pull, "review comment {comment_id} is not on #{pull}");
+        let mut payload = TEMPLATES.review_comment_webhook.clone();
+        payload["action"] = json!(if previous_body.is_some() { "edited" } else { "created" });
+        if let Some(previous) = previous_body {
+            payload["changes"] = edited_changes(previous);
+        }
+        payload["comment"] = self.review_comment_json(r, comment);
+        payload["pull_request"] = self.pull_json(r, &r.pulls[&pull]);
+        self.webhook_envelope(&mut payload, r, &comment.author);
+        payload
+    }
+
     fn authenticate(&self, authorization: Option<&str>) -> (AuthKind, Caller) {
         let Some(token) = authorization.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("token ")))
         else {
@@ -751,33 +1283,84 @@ impl World {
         user
     }
 
-    fn repo_json(&self, repo: &Repo) -> Value {
+    /// A public repository, from the pull request example's `head.repo`.
+    fn repository_json(&self, full_name: &str, id: u64, owner: Value, clone_url: &str, created_at: &str) -> Value {
         let mut value = TEMPLATES.repository.clone();
-        relocate(&mut value, "octocat/Hello-World", &repo.full_name());
+        relocate(&mut value, "octocat/Hello-World", full_name);
         self.localize(&mut value);
-        value["id"] = json!(repo.id);
-        value["node_id"] = json!(node_id("Repository", repo.id));
-        value["name"] = json!(repo.name);
-        value["full_name"] = json!(repo.full_name());
-        value["owner"] = self.owner_json(&repo.owner);
+        value["id"] = json!(id);
+        value["node_id"] = json!(node_id("Repository", id));
+        value["name"] = json!(split_full_name(full_name).1);
+        value["full_name"] = json!(full_name);
+        value["owner"] = owner;
         value["private"] = json!(false);
         value["visibility"] = json!("public");
+        value["fork"] = json!(false);
         value["description"] = Value::Null;
         value["homepage"] = Value::Null;
         value["default_branch"] = json!("main");
-        value["clone_url"] = json!(repo.clone_url);
-        value["html_url"] = json!(self.html(repo, ""));
-        value["created_at"] = json!(repo.created_at);
-        value["updated_at"] = json!(repo.created_at);
-        value["pushed_at"] = json!(repo.created_at);
+        value["clone_url"] = json!(clone_url);
+        value["html_url"] = json!(format!("{}/{full_name}", self.api));
+        value["created_at"] = json!(created_at);
+        value["updated_at"] = json!(created_at);
+        value["pushed_at"] = json!(created_at);
         value["license"] = Value::Null;
         value["topics"] = json!([]);
         value["temp_clone_token"] = Value::Null;
+        value
+    }
+
+    fn repo_json(&self, repo: &Repo) -> Value {
+        let mut value = self.repository_json(
+            &repo.full_name(),
+            repo.id,
+            self.owner_json(&repo.owner),
+            &repo.clone_url,
+            &repo.created_at,
+        );
         let open = repo.issues.len() + repo.pulls.values().filter(|p| p.state == "open").count();
         value["open_issues_count"] = json!(open);
         value["open_issues"] = json!(open);
         value["permissions"] = json!({"admin": false, "maintain": false, "push": true, "triage": true, "pull": true});
         value
+    }
+
+    /// A fork owned by a user. Its `clone_url` is an `http://` URL on this server, which serves
+    /// no git: the fake holds no repository for a fork, so a push there fails.
+    fn fork_repo_json(&self, fork: &Fork) -> Value {
+        let owner = split_full_name(&fork.full_name).0;
+        let clone_url = format!("{}/{}.git", self.api, fork.full_name);
+        let mut value =
+            self.repository_json(&fork.full_name, fork.id, self.user_json(owner), &clone_url, &fork.created_at);
+        value["fork"] = json!(true);
+        value["open_issues_count"] = json!(0);
+        value["open_issues"] = json!(0);
+        // What the caller (errand) may do there: read, not push.
+        value["permissions"] = json!({"admin": false, "maintain": false, "push": false, "triage": false, "pull": true});
+        value
+    }
+
+    /// The organization a webhook names, from the `issue_comment` example's.
+    fn organization_json(&self, owner: &str) -> Value {
+        let mut organization = TEMPLATES.issue_comment_webhook["organization"].clone();
+        relocate(&mut organization, "https://api.github.com/orgs/Octocoders", &format!("{}/orgs/{owner}", self.api));
+        organization["login"] = json!(owner);
+        organization["id"] = json!(numeric_id(owner));
+        organization["node_id"] = json!(node_id("Organization", numeric_id(owner)));
+        organization
+    }
+
+    /// What every delivery to the App carries besides the event: `repository`,
+    /// `organization`, `sender` and `installation`.
+    fn webhook_envelope(&self, payload: &mut Value, repo: &Repo, sender: &str) {
+        let mut repository = self.repo_json(repo);
+        if let Some(fields) = repository.as_object_mut() {
+            fields.remove("permissions");
+        }
+        payload["repository"] = repository;
+        payload["organization"] = self.organization_json(&repo.owner);
+        payload["sender"] = self.user_json(sender);
+        payload["installation"] = json!({ "id": INSTALLATION_ID, "node_id": node_id("Installation", INSTALLATION_ID) });
     }
 
     fn issue_json(&self, repo: &Repo, number: u64) -> Option<Value> {
@@ -786,18 +1369,21 @@ impl World {
         relocate(&mut value, "/issues/1", &format!("/issues/{number}"));
         self.localize(&mut value);
         let comments = repo.comments.values().filter(|c| c.issue == number).count();
-        let (id, title, body, author, state, created_at) = if let Some(issue) = repo.issues.get(&number) {
-            (issue.id, &issue.title, &issue.body, &issue.author, "open", &issue.created_at)
+        let (id, title, body, author, state, created_at, closed_at) = if let Some(issue) = repo.issues.get(&number) {
+            (issue.id, &issue.title, &issue.body, &issue.author, "open", &issue.created_at, None)
         } else {
+            // A pull request is an issue too (`GET /issues/N` answers it), marked by `pull_request`.
             let pull = repo.pulls.get(&number)?;
             value["pull_request"] = json!({
                 "url": self.api_repo(repo, &format!("/pulls/{number}")),
                 "html_url": self.html(repo, &format!("/pull/{number}")),
                 "diff_url": self.html(repo, &format!("/pull/{number}.diff")),
                 "patch_url": self.html(repo, &format!("/pull/{number}.patch")),
-                "merged_at": null,
+                "merged_at": pull.merged_at,
             });
-            (pull.id, &pull.title, &pull.body, &pull.author, pull.state.as_str(), &pull.created_at)
+            value["draft"] = json!(pull.draft);
+            let closed_at = pull.closed_at.as_ref();
+            (pull.id, &pull.title, &pull.body, &pull.author, pull.state.as_str(), &pull.created_at, closed_at)
         };
         value["id"] = json!(id);
         value["node_id"] = json!(node_id("Issue", id));
@@ -813,9 +1399,13 @@ impl World {
         value["comments"] = json!(comments);
         value["created_at"] = json!(created_at);
         value["updated_at"] = json!(created_at);
-        value["closed_at"] = Value::Null;
+        value["closed_at"] = json!(closed_at);
         value["author_association"] = json!(self.association(repo, author));
         value["html_url"] = json!(self.html(repo, &format!("/issues/{number}")));
+        value["reactions"] = reaction_rollup(
+            self.api_repo(repo, &format!("/issues/{number}/reactions")),
+            repo.reactions(ReactionTarget::Issue, number).map_or(&[], Vec::as_slice),
+        );
         Some(value)
     }
 
@@ -841,15 +1431,169 @@ impl World {
         value["updated_at"] = json!(comment.updated_at);
         value["author_association"] = json!(self.association(repo, &comment.author));
         value["performed_via_github_app"] = Value::Null;
-        let mut rollup = json!({
-            "url": self.api_repo(repo, &format!("/issues/comments/{}/reactions", comment.id)),
-            "total_count": comment.reactions.len(),
-        });
-        for content in REACTIONS {
-            rollup[content] = json!(comment.reactions.iter().filter(|r| r.content == content).count());
-        }
-        value["reactions"] = rollup;
+        value["reactions"] = reaction_rollup(
+            self.api_repo(repo, &format!("/issues/comments/{}/reactions", comment.id)),
+            &comment.reactions,
+        );
         value
+    }
+
+    /// Where a review comment applies now. GitHub moves `commit_id` along with the pull
+    /// request's head while the commented line stays, and marks the comment outdated (`line` and
+    /// `position` null, `commit_id` left behind) once a push changes it. The fake compares the
+    /// text of the line at the comment's commit and at the head (GitHub also follows lines that
+    /// moved; the fake calls those outdated).
+    fn review_comment_anchor(&self, repo: &Repo, comment: &ReviewComment) -> (Option<u64>, String) {
+        let head = repo.pulls.get(&comment.pull).map(|p| repo.pull_head_sha(p)).unwrap_or_default();
+        if head.is_empty() || head == comment.commit_id {
+            return (Some(comment.line), comment.commit_id.clone());
+        }
+        let line_at = |sha: &str| {
+            let text = String::from_utf8_lossy(&read_blob(&repo.bare, sha, &comment.path)?).into_owned();
+            let index = usize::try_from(comment.line.checked_sub(1)?).ok()?;
+            text.lines().nth(index).map(str::to_owned)
+        };
+        match (line_at(&comment.commit_id), line_at(&head)) {
+            (Some(then), Some(now)) if then == now => (Some(comment.line), head),
+            _ => (None, comment.commit_id.clone()),
+        }
+    }
+
+    fn review_comment_json(&self, repo: &Repo, comment: &ReviewComment) -> Value {
+        let mut value = TEMPLATES.review_comment.clone();
+        relocate(&mut value, "octocat/Hello-World", &repo.full_name());
+        self.localize(&mut value);
+        let (id, pull) = (comment.id, comment.pull);
+        let url = self.api_repo(repo, &format!("/pulls/comments/{id}"));
+        let html_url = self.html(repo, &format!("/pull/{pull}#discussion_r{id}"));
+        let pull_request_url = self.api_repo(repo, &format!("/pulls/{pull}"));
+        let (line, commit_id) = self.review_comment_anchor(repo, comment);
+        // The deprecated `position`: the line's index in the file's diff, counted from the first
+        // line under the hunk header.
+        let position = comment.diff_hunk.lines().count().saturating_sub(1).max(1);
+        value["url"] = json!(url);
+        value["id"] = json!(id);
+        value["node_id"] = json!(node_id("PullRequestReviewComment", id));
+        value["pull_request_review_id"] = json!(comment.review_id);
+        value["diff_hunk"] = json!(comment.diff_hunk);
+        value["path"] = json!(comment.path);
+        value["position"] = json!(line.map(|_| position));
+        value["original_position"] = json!(position);
+        value["commit_id"] = json!(commit_id);
+        value["original_commit_id"] = json!(comment.commit_id);
+        match comment.in_reply_to {
+            Some(root) => value["in_reply_to_id"] = json!(root),
+            // GitHub leaves the field out of a thread's first comment.
+            None => {
+                if let Some(fields) = value.as_object_mut() {
+                    fields.remove("in_reply_to_id");
+                }
+            }
+        }
+        value["user"] = self.user_json(&comment.author);
+        value["body"] = json!(comment.body);
+        value["created_at"] = json!(comment.created_at);
+        value["updated_at"] = json!(comment.updated_at);
+        value["html_url"] = json!(html_url);
+        value["pull_request_url"] = json!(pull_request_url);
+        value["author_association"] = json!(self.association(repo, &comment.author));
+        value["_links"] = json!({
+            "self": { "href": url },
+            "html": { "href": html_url },
+            "pull_request": { "href": pull_request_url },
+        });
+        value["start_line"] = Value::Null;
+        value["original_start_line"] = Value::Null;
+        value["start_side"] = Value::Null;
+        value["line"] = json!(line);
+        value["original_line"] = json!(comment.line);
+        value["side"] = json!("RIGHT");
+        value["subject_type"] = json!("line");
+        value["reactions"] = reaction_rollup(format!("{url}/reactions"), &comment.reactions);
+        value
+    }
+
+    /// A review, from the `pull_request_review` example's. `for_webhook`: the delivery writes
+    /// the state in lower case and an empty body as `null`; the REST API writes `COMMENTED`
+    /// and `""`.
+    fn review_json(&self, repo: &Repo, review: &Review, for_webhook: bool) -> Value {
+        let mut value = TEMPLATES.review.clone();
+        relocate(&mut value, "Codertocat/Hello-World", &repo.full_name());
+        self.localize(&mut value);
+        let (id, pull) = (review.id, review.pull);
+        let html_url = self.html(repo, &format!("/pull/{pull}#pullrequestreview-{id}"));
+        let pull_request_url = self.api_repo(repo, &format!("/pulls/{pull}"));
+        value["id"] = json!(id);
+        value["node_id"] = json!(node_id("PullRequestReview", id));
+        value["user"] = self.user_json(&review.author);
+        value["body"] = if for_webhook && review.body.is_empty() { Value::Null } else { json!(review.body) };
+        value["commit_id"] = json!(review.commit_id);
+        value["submitted_at"] = json!(review.submitted_at);
+        value["state"] = json!(if for_webhook { review.state.to_lowercase() } else { review.state.clone() });
+        value["html_url"] = json!(html_url);
+        value["pull_request_url"] = json!(pull_request_url);
+        value["author_association"] = json!(self.association(repo, &review.author));
+        value["_links"] = json!({ "html": { "href": html_url }, "pull_request": { "href": pull_request_url } });
+        value
+    }
+
+    /// `GET /repos/{owner}/{repo}/branches/{branch}`. The openapi subset has no example of a
+    /// `branch-with-protection`, so this is built by hand from the documented shape
+    /// (https://docs.github.com/rest/branches/branches#get-a-branch) and the answers GitHub
+    /// gives: an unprotected branch has `protection.enabled: false` with
+    /// `enforcement_level: "off"`.
+    fn branch_detail_json(&self, repo: &Repo, branch: &str, sha: &str) -> Value {
+        let log = git_ok(
+            &repo.bare,
+            &["log", "-1", "--format=%T%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B", sha],
+        );
+        let fields: Vec<&str> = log.splitn(9, '\0').collect();
+        let field = |i: usize| fields.get(i).copied().unwrap_or_default();
+        let person = |name: usize| json!({ "name": field(name), "email": field(name + 1), "date": field(name + 2) });
+        let commit_url = |sha: &str| self.api_repo(repo, &format!("/commits/{sha}"));
+        let branch_url = self.api_repo(repo, &format!("/branches/{branch}"));
+        let protected = repo.protected.contains(branch);
+        let parents: Vec<Value> = field(1)
+            .split_whitespace()
+            .map(|p| json!({ "sha": p, "url": commit_url(p), "html_url": self.html(repo, &format!("/commit/{p}")) }))
+            .collect();
+        json!({
+            "name": branch,
+            "commit": {
+                "sha": sha,
+                // GitHub's legacy commit node id: `06:Commit<repository id>:<sha>`.
+                "node_id": base64::engine::general_purpose::STANDARD.encode(format!("06:Commit{}:{sha}", repo.id)),
+                "commit": {
+                    "author": person(2),
+                    "committer": person(5),
+                    "message": field(8).trim_end(),
+                    "tree": { "sha": field(0), "url": self.api_repo(repo, &format!("/git/trees/{}", field(0))) },
+                    "url": self.api_repo(repo, &format!("/git/commits/{sha}")),
+                    "comment_count": 0,
+                    "verification": {
+                        "verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null
+                    },
+                },
+                "url": commit_url(sha),
+                "html_url": self.html(repo, &format!("/commit/{sha}")),
+                "comments_url": format!("{}/comments", commit_url(sha)),
+                // The commit's email belongs to no GitHub user.
+                "author": null,
+                "committer": null,
+                "parents": parents,
+            },
+            "_links": { "self": branch_url, "html": self.html(repo, &format!("/tree/{branch}")) },
+            "protected": protected,
+            "protection": {
+                "enabled": protected,
+                "required_status_checks": {
+                    "enforcement_level": if protected { "non_admins" } else { "off" },
+                    "contexts": [],
+                    "checks": [],
+                },
+            },
+            "protection_url": format!("{branch_url}/protection"),
+        })
     }
 
     fn reaction_json(&self, reaction: &Reaction) -> Value {
@@ -874,7 +1618,7 @@ impl World {
 
     fn pull_json(&self, repo: &Repo, pull: &Pull) -> Value {
         let n = pull.number;
-        let head_sha = resolve(&repo.bare, &format!("refs/heads/{}", pull.head)).unwrap_or_default();
+        let head_sha = repo.pull_head_sha(pull);
         let base_sha = resolve(&repo.bare, &format!("refs/heads/{}", pull.base)).unwrap_or_default();
         let mut value = TEMPLATES.pull.clone();
         relocate(&mut value, "octocat/Hello-World", &repo.full_name());
@@ -898,15 +1642,33 @@ impl World {
         value["created_at"] = json!(pull.created_at);
         value["updated_at"] = json!(pull.updated_at);
         value["closed_at"] = json!(pull.closed_at);
-        value["merged_at"] = Value::Null;
+        value["merged_at"] = json!(pull.merged_at);
         value["merge_commit_sha"] = Value::Null;
-        value["merged"] = json!(false);
+        value["merged"] = json!(pull.merged_at.is_some());
         value["merged_by"] = Value::Null;
         value["auto_merge"] = Value::Null;
+        // The example is a locked pull request; these are not.
+        value["locked"] = json!(false);
+        value["active_lock_reason"] = Value::Null;
+        // GitHub answers false for a same-repository pull request; a fork's author may allow it,
+        // but `add_fork_pull` seeds ones that do not.
+        value["maintainer_can_modify"] = json!(false);
         value["author_association"] = json!("NONE");
         value["comments"] = json!(repo.comments.values().filter(|c| c.issue == n).count());
-        value["review_comments"] = json!(0);
-        value["head"] = self.branch_json(repo, &pull.head, &head_sha);
+        value["review_comments"] = json!(repo.review_comments.values().filter(|c| c.pull == n).count());
+        value["head"] = match &pull.fork {
+            None => self.branch_json(repo, &pull.head, &head_sha),
+            Some(fork) => {
+                let owner = split_full_name(&fork.full_name).0;
+                json!({
+                    "label": format!("{owner}:{}", pull.head),
+                    "ref": pull.head,
+                    "sha": head_sha,
+                    "user": self.user_json(owner),
+                    "repo": self.fork_repo_json(fork),
+                })
+            }
+        };
         value["base"] = self.branch_json(repo, &pull.base, &base_sha);
         value
     }
@@ -954,6 +1716,12 @@ struct Templates {
     collaborator_permission: Value,
     validation_failed: Value,
     issue_comment_webhook: Value,
+    review_comment: Value,
+    review: Value,
+    review_comment_webhook: Value,
+    review_webhook: Value,
+    /// `changes` of an `edited` delivery.
+    edited_changes: Value,
 }
 
 static TEMPLATES: LazyLock<Templates> = LazyLock::new(|| {
@@ -963,6 +1731,15 @@ static TEMPLATES: LazyLock<Templates> = LazyLock::new(|| {
     let webhook: Value =
         serde_json::from_str(include_str!("../data/github/webhooks/issue_comment.created.with-organization.json"))
             .expect("the issue_comment webhook example is JSON");
+    let review_comment_webhook: Value =
+        serde_json::from_str(include_str!("../data/github/webhooks/pull_request_review_comment.created.json"))
+            .expect("the pull_request_review_comment webhook example is JSON");
+    let review_webhook: Value =
+        serde_json::from_str(include_str!("../data/github/webhooks/pull_request_review.submitted.json"))
+            .expect("the pull_request_review webhook example is JSON");
+    let issue_comment_edited: Value =
+        serde_json::from_str(include_str!("../data/github/webhooks/issue_comment.edited.json"))
+            .expect("the issue_comment edited webhook example is JSON");
     let recorded_422: Value = serde_json::from_str(include_str!(
         "../data/github/recorded/errors.validation-failed-422.octokit-fixtures.json"
     ))
@@ -979,10 +1756,33 @@ static TEMPLATES: LazyLock<Templates> = LazyLock::new(|| {
         collaborator_permission: example("repository-collaborator-permission-response-if-user-has-admin-permissions"),
         validation_failed: recorded_422["interactions"][0]["response"]["body"].clone(),
         issue_comment_webhook: webhook,
+        review_comment: example("pull-request-review-comment"),
+        review: review_webhook["review"].clone(),
+        review_comment_webhook,
+        review_webhook,
+        edited_changes: issue_comment_edited["changes"].clone(),
         comment,
         pull,
     }
 });
+
+/// The `changes` of an `edited` delivery. There is no `pull_request_review_comment` `edited`
+/// example among the fixtures; GitHub documents the same `changes.body.from` for it as for
+/// `issue_comment`, so both use the `issue_comment` one's.
+fn edited_changes(previous_body: &str) -> Value {
+    let mut changes = TEMPLATES.edited_changes.clone();
+    changes["body"]["from"] = json!(previous_body);
+    changes
+}
+
+/// A `reactions` rollup: `url`, `total_count` and a count per content.
+fn reaction_rollup(url: String, reactions: &[Reaction]) -> Value {
+    let mut rollup = json!({ "url": url, "total_count": reactions.len() });
+    for content in REACTIONS {
+        rollup[content] = json!(reactions.iter().filter(|r| r.content == content).count());
+    }
+    rollup
+}
 
 /// Replaces `from` with `to` in every string inside `value`.
 fn relocate(value: &mut Value, from: &str, to: &str) {
@@ -1081,6 +1881,83 @@ fn read_blob(bare: &Path, git_ref: &str, path: &str) -> Option<Vec<u8>> {
     }
     let output = git(bare, &["cat-file", "blob", &format!("{git_ref}:{path}")]);
     output.status.success().then_some(output.stdout)
+}
+
+/// Writes `files` under `dir`; files named `*.sh` or starting with `#!` are executable.
+fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let file = dir.join(path);
+        std::fs::create_dir_all(file.parent().expect("a file path")).expect("the file's directory");
+        std::fs::write(&file, content).expect("a seed file");
+        if path.ends_with(".sh") || content.starts_with("#!") {
+            make_executable(&file);
+        }
+    }
+}
+
+/// Commits `files` on top of `from` (a ref of `bare`) in a scratch clone under `root` and
+/// pushes the commit to `target` (a full ref name, force); returns its sha.
+fn commit_files(root: &Path, bare: &Path, from: &str, files: &[(&str, &str)], message: &str, target: &str) -> String {
+    let parent = resolve(bare, from).unwrap_or_else(|| panic!("{} has no {from}", bare.display()));
+    let scratch = tempfile::Builder::new().prefix(".commit").tempdir_in(root).expect("a scratch dir");
+    let work = scratch.path().join("work");
+    git_ok(root, &["clone", "--quiet", "--no-checkout", path_str(bare), path_str(&work)]);
+    git_ok(&work, &["checkout", "--quiet", "--detach", &parent]);
+    write_files(&work, files);
+    git_ok(&work, &["add", "--all"]);
+    git_ok(&work, &["commit", "--quiet", "--allow-empty", "-m", message]);
+    git_ok(&work, &["push", "--quiet", "--force", path_str(bare), &format!("HEAD:{target}")]);
+    git_ok(&work, &["rev-parse", "HEAD"]).trim().to_owned()
+}
+
+/// A review comment's `diff_hunk`, as GitHub cuts it: the hunk of the pull request's diff that
+/// holds `line` (of the file at `head`), from its header down to that line. A line outside the
+/// diff gets a hunk of up to three lines of context ending at it; a file the fake cannot read, a
+/// fixed one.
+fn review_diff_hunk(bare: &Path, base: Option<&str>, head: &str, path: &str, line: u64) -> String {
+    let from_diff = || {
+        let merge_base = git(bare, &["merge-base", base?, head]);
+        let merge_base = String::from_utf8_lossy(&merge_base.stdout).trim().to_owned();
+        let diff = git(bare, &["diff", "--no-color", "--unified=3", &merge_base, head, "--", path]);
+        diff.status.success().then_some(())?;
+        hunk_ending_at(&String::from_utf8_lossy(&diff.stdout), line)
+    };
+    let context = || {
+        let text = String::from_utf8_lossy(&read_blob(bare, head, path)?).into_owned();
+        let lines: Vec<&str> = text.lines().collect();
+        let end = usize::try_from(line).ok().filter(|l| (1..=lines.len()).contains(l))?;
+        let start = end.saturating_sub(2).max(1);
+        let count = end - start + 1;
+        let body: Vec<String> = lines[start - 1..end].iter().map(|l| format!(" {l}")).collect();
+        Some(format!("@@ -{start},{count} +{start},{count} @@\n{}", body.join("\n")))
+    };
+    from_diff().or_else(context).unwrap_or_else(|| "@@ -1,3 +1,3 @@".to_owned())
+}
+
+/// In a unified diff, the hunk holding new-file line `line`, cut after that line.
+fn hunk_ending_at(diff: &str, line: u64) -> Option<String> {
+    let mut hunk: Option<(Vec<&str>, u64)> = None;
+    for text in diff.lines() {
+        if text.starts_with("@@") {
+            let start = text.split_whitespace().find_map(|w| w.strip_prefix('+'))?;
+            let start = start.split(',').next()?.parse().ok()?;
+            hunk = Some((vec![text], start));
+            continue;
+        }
+        let Some((lines, next)) = hunk.as_mut() else { continue };
+        match text.as_bytes().first() {
+            Some(b'+' | b' ') => {
+                lines.push(text);
+                if *next == line {
+                    return Some(lines.join("\n"));
+                }
+                *next += 1;
+            }
+            Some(b'-') => lines.push(text),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn branches(bare: &Path) -> Vec<String> {
@@ -1291,16 +2168,34 @@ impl World {
             ("GET", ["contents"]) => self.contents(call, repo, ""),
             ("GET", ["contents", path @ ..]) => self.contents(call, repo, &path.join("/")),
             ("GET", ["collaborators", user, "permission"]) => self.permission(repo, user),
+            ("GET", ["branches", branch @ ..]) if !branch.is_empty() => self.get_branch(repo, &branch.join("/")),
             ("GET", ["issues", number]) => self.get_issue(repo, number),
             ("GET", ["issues", number, "comments"]) => self.list_comments(call, repo, number),
             ("POST", ["issues", number, "comments"]) => self.create_comment(call, repo, number),
             ("GET", ["issues", "comments", id]) => self.get_comment(repo, id),
             ("PATCH" | "POST", ["issues", "comments", id]) => self.update_comment(call, repo, id),
-            ("POST", ["issues", "comments", id, "reactions"]) => self.react(call, repo, id),
+            ("POST", ["issues", "comments", id, "reactions"]) => {
+                self.react(call, repo, ReactionTarget::IssueComment, id)
+            }
+            ("POST", ["issues", number, "reactions"]) => self.react(call, repo, ReactionTarget::Issue, number),
             ("GET", ["pulls"]) => self.list_pulls(call, repo),
             ("POST", ["pulls"]) => self.create_pull(call, repo),
+            ("GET", ["pulls", "comments", id]) => self.get_review_comment(repo, id),
+            ("PATCH", ["pulls", "comments", id]) => self.update_review_comment(call, repo, id),
+            ("POST", ["pulls", "comments", id, "reactions"]) => {
+                self.react(call, repo, ReactionTarget::ReviewComment, id)
+            }
             ("GET", ["pulls", number]) => self.get_pull(repo, number),
             ("PATCH", ["pulls", number]) => self.update_pull(call, repo, number),
+            ("GET", ["pulls", number, "comments"]) => self.list_review_comments(call, repo, number, None),
+            ("POST", ["pulls", number, "comments", id, "replies"]) => {
+                self.reply_to_review_comment(call, repo, number, id)
+            }
+            ("GET", ["pulls", number, "reviews"]) => self.list_reviews(call, repo, number),
+            ("GET", ["pulls", number, "reviews", id]) => self.get_review(repo, number, id),
+            ("GET", ["pulls", number, "reviews", id, "comments"]) => {
+                self.list_review_comments(call, repo, number, Some(id))
+            }
             ("POST", ["check-runs"]) => self.create_check_run(call, repo),
             ("PATCH", ["check-runs", id]) => self.update_check_run(call, repo, id),
             _ => unmatched(),
@@ -1515,33 +2410,182 @@ impl World {
         Reply::json(200, self.comment_json(r, &r.comments[&id]))
     }
 
-    fn react(&mut self, call: &Call, repo: &str, id: &str) -> Reply {
-        const DOCS: &str = "https://docs.github.com/rest/reactions/reactions#create-reaction-for-an-issue-comment";
+    /// A reaction on an issue comment, an issue (or pull request) or a review comment. As on
+    /// GitHub, the same user reacting with the same content again gets the existing reaction
+    /// back with `200`, and no second one is made.
+    fn react(&mut self, call: &Call, repo: &str, target: ReactionTarget, id: &str) -> Reply {
+        let docs = match target {
+            ReactionTarget::IssueComment => {
+                "https://docs.github.com/rest/reactions/reactions#create-reaction-for-an-issue-comment"
+            }
+            ReactionTarget::Issue => "https://docs.github.com/rest/reactions/reactions#create-reaction-for-an-issue",
+            ReactionTarget::ReviewComment => {
+                "https://docs.github.com/rest/reactions/reactions#create-reaction-for-a-pull-request-review-comment"
+            }
+        };
         let user = call.caller.login().expect("checked by route_repo").to_owned();
-        let Some(id) = id.parse::<u64>().ok().filter(|id| self.repo(repo).comments.contains_key(id)) else {
-            return Reply::not_found(DOCS);
+        let Some(id) = id.parse::<u64>().ok().filter(|id| self.repo(repo).reactions(target, *id).is_some()) else {
+            return Reply::not_found(docs);
         };
         let Some(content) = call.text("content").filter(|c| REACTIONS.contains(c)) else {
             return Reply::validation_failed(
                 json!([{"resource": "Reaction", "code": "invalid", "field": "content"}]),
-                DOCS,
+                docs,
             );
         };
         let reaction_id = self.next_id();
-        let comment = self.repo_mut(repo).comments.get_mut(&id).expect("checked above");
-        let (status, index) = match comment.reactions.iter().position(|r| r.user == user && r.content == content) {
-            Some(existing) => (200, existing),
+        let reactions = self.repo_mut(repo).reactions_mut(target, id).expect("checked above");
+        let (status, reaction) = match reactions.iter().find(|r| r.user == user && r.content == content) {
+            Some(existing) => (200, existing.clone()),
             None => {
-                comment.reactions.push(Reaction {
-                    id: reaction_id,
-                    user,
-                    content: content.to_owned(),
-                    created_at: now(),
-                });
-                (201, comment.reactions.len() - 1)
+                let reaction = Reaction { id: reaction_id, user, content: content.to_owned(), created_at: now() };
+                reactions.push(reaction.clone());
+                (201, reaction)
             }
         };
-        Reply::json(status, self.reaction_json(&self.repo(repo).comments[&id].reactions[index]))
+        Reply::json(status, self.reaction_json(&reaction))
+    }
+
+    fn get_branch(&self, repo: &str, branch: &str) -> Reply {
+        let r = self.repo(repo);
+        match resolve(&r.bare, &format!("refs/heads/{branch}")) {
+            Some(sha) => Reply::json(200, self.branch_detail_json(r, branch, &sha)),
+            None => {
+                Reply::error(404, "Branch not found", "https://docs.github.com/rest/branches/branches#get-a-branch")
+            }
+        }
+    }
+
+    /// A pull request's review comments, oldest first, or one review's (`review`).
+    fn list_review_comments(&self, call: &Call, repo: &str, number: &str, review: Option<&str>) -> Reply {
+        let docs = match review {
+            None => "https://docs.github.com/rest/pulls/comments#list-review-comments-on-a-pull-request",
+            Some(_) => "https://docs.github.com/rest/pulls/reviews#list-comments-for-a-pull-request-review",
+        };
+        let r = self.repo(repo);
+        let Some(number) = number.parse::<u64>().ok().filter(|n| r.pulls.contains_key(n)) else {
+            return Reply::not_found(docs);
+        };
+        let review = match review {
+            None => None,
+            Some(id) => match id.parse::<u64>().ok().filter(|id| r.reviews.get(id).is_some_and(|v| v.pull == number)) {
+                Some(id) => Some(id),
+                None => return Reply::not_found(docs),
+            },
+        };
+        let mut all: Vec<Value> = r
+            .review_comments
+            .values()
+            .filter(|c| c.pull == number && review.is_none_or(|id| c.review_id == id))
+            .map(|c| self.review_comment_json(r, c))
+            .collect();
+        // GitHub ignores `direction` without `sort`.
+        if call.query("sort").is_some() && call.query("direction") == Some("desc") {
+            all.reverse();
+        }
+        let url = match review {
+            None => self.api_repo(r, &format!("/pulls/{number}/comments")),
+            Some(id) => self.api_repo(r, &format!("/pulls/{number}/reviews/{id}/comments")),
+        };
+        self.paginate(call, &url, all)
+    }
+
+    fn get_review_comment(&self, repo: &str, id: &str) -> Reply {
+        let r = self.repo(repo);
+        match id.parse().ok().and_then(|id: u64| r.review_comments.get(&id)) {
+            Some(comment) => Reply::json(200, self.review_comment_json(r, comment)),
+            None => {
+                Reply::not_found("https://docs.github.com/rest/pulls/comments#get-a-review-comment-for-a-pull-request")
+            }
+        }
+    }
+
+    fn update_review_comment(&mut self, call: &Call, repo: &str, id: &str) -> Reply {
+        const DOCS: &str = "https://docs.github.com/rest/pulls/comments#update-a-review-comment-for-a-pull-request";
+        let Some(id) = id.parse::<u64>().ok().filter(|id| self.repo(repo).review_comments.contains_key(id)) else {
+            return Reply::not_found(DOCS);
+        };
+        let Some(body) = call.text("body") else {
+            return Reply::validation_failed(
+                json!([{"resource": "PullRequestReviewComment", "code": "missing_field", "field": "body"}]),
+                DOCS,
+            );
+        };
+        if let Some(too_long) = body_too_long("PullRequestReviewComment", Some(body), DOCS) {
+            return too_long;
+        }
+        let comment = self.repo_mut(repo).review_comments.get_mut(&id).expect("checked above");
+        let earlier = std::mem::replace(&mut comment.body, body.to_owned());
+        comment.history.push(earlier);
+        comment.updated_at = now();
+        let r = self.repo(repo);
+        Reply::json(200, self.review_comment_json(r, &r.review_comments[&id]))
+    }
+
+    /// `POST /pulls/{n}/comments/{id}/replies`. The docs say `id` must be a thread's first
+    /// comment ("Replies to replies are not supported"); the fake refuses a reply's id with a
+    /// 422 so a client that gets this wrong is caught.
+    fn reply_to_review_comment(&mut self, call: &Call, repo: &str, number: &str, id: &str) -> Reply {
+        const DOCS: &str = "https://docs.github.com/rest/pulls/comments#create-a-reply-for-a-review-comment";
+        let author = call.caller.login().expect("checked by route_repo").to_owned();
+        let r = self.repo(repo);
+        let Some(number) = number.parse::<u64>().ok().filter(|n| r.pulls.contains_key(n)) else {
+            return Reply::not_found(DOCS);
+        };
+        let Some(parent) =
+            id.parse::<u64>().ok().and_then(|id| r.review_comments.get(&id)).filter(|c| c.pull == number)
+        else {
+            return Reply::not_found(DOCS);
+        };
+        if let Some(root) = parent.in_reply_to {
+            return Reply::validation_failed(
+                json!([{
+                    "resource": "PullRequestReviewComment",
+                    "code": "invalid",
+                    "field": "in_reply_to",
+                    "message": format!(
+                        "comment {} is a reply; replies to replies are not supported (reply to {root})",
+                        parent.id
+                    ),
+                }]),
+                DOCS,
+            );
+        }
+        let Some(body) = call.text("body") else {
+            return Reply::validation_failed(
+                json!([{"resource": "PullRequestReviewComment", "code": "missing_field", "field": "body"}]),
+                DOCS,
+            );
+        };
+        if let Some(too_long) = body_too_long("PullRequestReviewComment", Some(body), DOCS) {
+            return too_long;
+        }
+        let root = parent.id;
+        self.known_users.insert(author.clone());
+        let id = self.add_reply(repo, root, &author, body);
+        let r = self.repo(repo);
+        let mut reply = Reply::json(201, self.review_comment_json(r, &r.review_comments[&id]));
+        reply.headers.push(("location", self.api_repo(r, &format!("/pulls/comments/{id}"))));
+        reply
+    }
+
+    fn list_reviews(&self, call: &Call, repo: &str, number: &str) -> Reply {
+        let r = self.repo(repo);
+        let Some(number) = number.parse::<u64>().ok().filter(|n| r.pulls.contains_key(n)) else {
+            return Reply::not_found("https://docs.github.com/rest/pulls/reviews#list-reviews-for-a-pull-request");
+        };
+        let all: Vec<Value> =
+            r.reviews.values().filter(|v| v.pull == number).map(|v| self.review_json(r, v, false)).collect();
+        self.paginate(call, &self.api_repo(r, &format!("/pulls/{number}/reviews")), all)
+    }
+
+    fn get_review(&self, repo: &str, number: &str, id: &str) -> Reply {
+        let r = self.repo(repo);
+        let number = number.parse::<u64>().ok();
+        match id.parse().ok().and_then(|id: u64| r.reviews.get(&id)).filter(|v| Some(v.pull) == number) {
+            Some(review) => Reply::json(200, self.review_json(r, review, false)),
+            None => Reply::not_found("https://docs.github.com/rest/pulls/reviews#get-a-review-for-a-pull-request"),
+        }
     }
 
     fn list_pulls(&self, call: &Call, repo: &str) -> Reply {
@@ -1557,7 +2601,9 @@ impl World {
             .rev()
             .filter(|p| state == "all" || p.state == state)
             .filter(|p| call.query("base").is_none_or(|b| b == p.base))
-            .filter(|p| head.is_none_or(|(owner, branch)| owner.is_none_or(|o| o == r.owner) && branch == p.head))
+            .filter(|p| {
+                head.is_none_or(|(owner, branch)| owner.is_none_or(|o| o == p.head_owner(r)) && branch == p.head)
+            })
             .map(|p| self.pull_json(r, p))
             .collect();
         self.paginate(call, &self.api_repo(r, "/pulls"), all)
@@ -1594,7 +2640,7 @@ impl World {
         if !all_branches.iter().any(|b| b == branch) {
             return invalid("head");
         }
-        if r.pulls.values().any(|p| p.state == "open" && p.head == branch && p.base == base) {
+        if r.pulls.values().any(|p| p.fork.is_none() && p.state == "open" && p.head == branch && p.base == base) {
             return Reply::validation_failed(
                 json!([{
                     "resource": "PullRequest",
@@ -1612,24 +2658,11 @@ impl World {
             );
         }
         let id = self.next_id();
-        let created_at = now();
-        let pull = Pull {
-            id,
-            number: 0,
-            title: title.to_owned(),
-            body: call.text("body").unwrap_or_default().to_owned(),
-            head: branch.to_owned(),
-            base: base.to_owned(),
-            state: "open".to_owned(),
-            draft: call.body.get("draft").and_then(Value::as_bool).unwrap_or(false),
-            author,
-            updated_at: created_at.clone(),
-            created_at,
-            closed_at: None,
-        };
+        let draft = call.body.get("draft").and_then(Value::as_bool).unwrap_or(false);
+        let pull = Pull::new(id, title, call.text("body").unwrap_or_default(), branch, base, &author, draft);
         let r = self.repo_mut(repo);
         let number = r.take_number();
-        r.pulls.insert(number, Pull { number, ..pull });
+        r.insert_pull(number, pull);
         let r = self.repo(repo);
         let mut reply = Reply::json(201, self.pull_json(r, &r.pulls[&number]));
         reply.headers.push(("location", self.api_repo(r, &format!("/pulls/{number}"))));
@@ -1674,6 +2707,7 @@ impl World {
         }
         pull.updated_at = now();
         let r = self.repo(repo);
+        r.write_pull_map();
         Reply::json(200, self.pull_json(r, &r.pulls[&number]))
     }
 

@@ -23,6 +23,8 @@ pub const WEBHOOK_SECRET: &str = "scenario-webhook-secret";
 pub const API_TOKEN: &str = "scenario-api-token";
 pub const GITHUB_TOKEN: &str = "ghp_scenarioTokenThatMustNeverBePosted0001";
 pub const REPO: &str = "acme/calculator";
+/// Labelling an issue with this starts a task.
+pub const TRIGGER_LABEL: &str = "errand";
 
 /// A repository whose test fails until `add` adds.
 pub fn calculator_files(errand_toml: &str) -> Vec<(String, String)> {
@@ -114,6 +116,8 @@ impl World {
             github_app_id: None,
             github_private_key_file: None,
             bot_login: Some(bot_login.into()),
+            trigger_assignee: None,
+            trigger_label: None,
             mentions: vec!["@agent".into()],
             public_url: None,
         };
@@ -127,6 +131,7 @@ impl World {
             webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
             mentions: vec!["@agent".into()],
             bot_login: Some(bot_login.into()),
+            trigger_label: Some(TRIGGER_LABEL.into()),
             api_token: Some(SecretString::from(API_TOKEN)),
             ..IngressSettings::default()
         };

@@ -1,13 +1,19 @@
 -- Dedup, store and make claimable in one step: a redelivered webhook never makes a second job.
--- KEYS: dedup key, job hash, stream, waiting, outstanding, recent, sequence, entries, dead
--- ARGV: job id, dedup ttl (s), recent cap, job key prefix, then the record's field/value pairs
+-- KEYS: dedup key, job hash, stream, waiting, outstanding, recent, sequence, entries, dead,
+--       thread list, thread's last job
+-- ARGV: job id, dedup ttl (s), recent cap, job key prefix, in a thread (1|0), then the record's
+--       field/value pairs
 local id = ARGV[1]
 local seen = redis.call('GET', KEYS[1])
 if seen then
   return {'duplicate', seen}
 end
 redis.call('SET', KEYS[1], id, 'EX', ARGV[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+if ARGV[5] == '1' then
+  redis.call('RPUSH', KEYS[10], id)
+  redis.call('SET', KEYS[11], id, 'EX', ARGV[2])
+end
 redis.pcall('XGROUP', 'CREATE', KEYS[3], 'workers', '0', 'MKSTREAM')
 local entry = redis.call('XADD', KEYS[3], '*', 'job', id)
 redis.call('HSET', KEYS[8], id, entry)

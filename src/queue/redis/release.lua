@@ -1,6 +1,6 @@
 -- End a delivery: finish the job, schedule a retry, or dead-letter it; only the lease holder may.
 -- KEYS: job hash, stream, leases, holders, entries, outstanding, delayed, dead, sequence
--- ARGV: job id, receipt, mode (finish|retry|dead), status (JSON), error (JSON; '' keeps it),
+-- ARGV: job id, receipt, mode (finish|retry|defer|dead), status (JSON), error (JSON; '' keeps it),
 --       updated_at (JSON), retry delay (ms)
 local id = ARGV[1]
 if redis.call('HGET', KEYS[4], id) ~= ARGV[2] then
@@ -19,7 +19,11 @@ if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[1], 'error', ARGV[5])
 end
 local mode = ARGV[3]
-if mode == 'retry' then
+if mode == 'defer' then
+  -- Waiting for an earlier job is not a delivery.
+  redis.call('HINCRBY', KEYS[1], 'deliveries', -1)
+end
+if mode == 'retry' or mode == 'defer' then
   local time = redis.call('TIME')
   local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
   redis.call('ZADD', KEYS[7], now + tonumber(ARGV[7]), id)
