@@ -138,6 +138,7 @@ pub async fn build_worker(
         concurrency: options.concurrency,
         shutdown_grace: options.shutdown_grace,
         retry_delay: options.retry_delay,
+        max_attempts: options.max_attempts.max(1),
     };
     Ok(Worker::new(queue, github, rollout, publisher, settings))
 }

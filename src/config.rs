@@ -193,6 +193,9 @@ pub struct WorkerOptions {
     /// How long a stopping worker waits for running jobs before handing them back.
     #[arg(long, env = "ERRAND_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+    /// The most attempts one request may run in parallel (`@agent ... --attempts N`).
+    #[arg(long, env = "ERRAND_MAX_ATTEMPTS", default_value_t = 4)]
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -256,6 +259,28 @@ pub struct RepoConfig {
     pub branch_prefix: Option<String>,
     #[serde(default)]
     pub resources: Resources,
+    #[serde(default)]
+    pub attempts: AttemptsConfig,
+}
+
+/// How many attempts a request runs (best-of-N).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptsConfig {
+    /// Attempts when the request names none; default 1.
+    pub default: Option<u32>,
+    /// The most a request may ask for; default (and never above) the worker's `ERRAND_MAX_ATTEMPTS`.
+    pub max: Option<u32>,
+}
+
+impl RepoConfig {
+    /// How many attempts to run for a request that asked for `asked`, under the repository's and
+    /// the worker's maximum; also whether the request was cut down.
+    pub fn attempts(&self, asked: Option<u32>, worker_max: u32) -> (u32, bool) {
+        let max = self.attempts.max.unwrap_or(worker_max).min(worker_max).max(1);
+        let wanted = asked.or(self.attempts.default).unwrap_or(1).max(1);
+        (wanted.min(max), wanted > max)
+    }
 }
 
 /// Which agent runs.
@@ -366,6 +391,20 @@ lint = "make lint"
         assert_eq!(config.timeout, Some(Duration::from_secs(1800)));
         assert_eq!(config.checks.keys().collect::<Vec<_>>(), ["test", "lint"]);
         assert_eq!(config.network, NetworkPolicy::None);
+    }
+
+    #[test]
+    fn attempts_default_to_one_and_are_capped_by_the_repository_and_the_worker() {
+        let none = RepoConfig::parse("").unwrap();
+        assert_eq!(none.attempts(None, 4), (1, false));
+        assert_eq!(none.attempts(Some(3), 4), (3, false));
+        assert_eq!(none.attempts(Some(8), 4), (4, true));
+        let config = RepoConfig::parse("[attempts]\ndefault = 2\nmax = 3\n").unwrap();
+        assert_eq!(config.attempts(None, 4), (2, false));
+        assert_eq!(config.attempts(Some(5), 4), (3, true));
+        assert_eq!(config.attempts(Some(5), 2), (2, true), "the worker's maximum wins");
+        let zero = RepoConfig::parse("[attempts]\nmax = 0\n").unwrap();
+        assert_eq!(zero.attempts(Some(2), 4), (1, true));
     }
 
     #[test]

@@ -213,6 +213,10 @@ pub struct Job {
     /// a new one.
     #[serde(default)]
     pub follow_up: Option<FollowUp>,
+    /// How many independent attempts the requester asked for (`--attempts N`); `None` means the
+    /// repository's default. The worker caps it at the repository's and its own maximum.
+    #[serde(default)]
+    pub attempts: Option<u32>,
 }
 
 impl Job {

@@ -152,6 +152,7 @@ async fn an_operator_lists_dead_jobs_and_requeues_one() {
         reply: ReplyTarget::GithubIssue { issue: 7, comment_id: Some(1) },
         kind: Default::default(),
         follow_up: None,
+        attempts: None,
     };
     let id = job.id.clone();
     queue.enqueue(job, "cli-dead-1").await.unwrap();

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use super::github::Trigger;
+use crate::command::TaskOptions;
 use crate::job::{Job, JobRecord, JobStatus, JobUpdate};
 use crate::queue::Queue;
 
@@ -77,9 +78,8 @@ pub async fn retry(queue: &Queue, trigger: &Trigger) -> anyhow::Result<Job> {
             trigger.mention
         )));
     }
-    let mut job = trigger.task_job(&last.job.task.instruction);
-    job.follow_up = last.job.follow_up;
-    Ok(job)
+    let options = TaskOptions { attempts: last.job.attempts };
+    Ok(Job { follow_up: last.job.follow_up, ..trigger.task_job(&last.job.task.instruction, &options) })
 }
 
 /// A job's state in words.

@@ -96,9 +96,9 @@ pub struct Trigger {
 }
 
 impl Trigger {
-    /// The job for a task command. The task's options are not part of a job yet.
-    pub fn task_job(&self, instruction: &str) -> Job {
-        self.job(instruction, JobKind::Task)
+    /// The job for a task command.
+    pub fn task_job(&self, instruction: &str, options: &TaskOptions) -> Job {
+        Job { attempts: options.attempts, ..self.job(instruction, JobKind::Task) }
     }
 
     /// A job that only answers in the thread with `text`.
@@ -128,6 +128,7 @@ impl Trigger {
             reply: self.reply.clone(),
             kind,
             follow_up: self.on_pull_request.then_some(FollowUp { pull: self.issue }),
+            attempts: None,
         }
     }
 }
@@ -618,7 +619,7 @@ mod tests {
             trigger.command,
             Ok(Command::Task { instruction: "fix the loop".to_owned(), options: TaskOptions::default() })
         );
-        let job = trigger.task_job("fix the loop");
+        let job = trigger.task_job("fix the loop", &TaskOptions::default());
         assert_eq!(job.reply, ReplyTarget::GithubIssue { issue: 7, comment_id: Some(3_000_000_001) });
         assert_eq!(job.task.url, "https://github.com/acme/app/issues/7#issuecomment-3000000001");
         assert_eq!(job.task.title, "Login redirect loops");
@@ -717,8 +718,8 @@ mod tests {
             }
         );
         assert_eq!(t.dedup_key.as_deref(), Some("github-review:acme/app:6000000001"));
-        let job = t.task_job("rename this");
-        assert_eq!(job.follow_up, Some(FollowUp { pull: 9 }));
+        let job = t.task_job("rename this", &TaskOptions { attempts: Some(2) });
+        assert_eq!((job.follow_up, job.attempts), (Some(FollowUp { pull: 9 }), Some(2)));
         assert_eq!(job.thread().as_deref(), Some("github:acme/app#9"));
 
         let reply = trigger(parse("pull_request_review_comment", &review_comment("@agent also here", Some(5))));

@@ -328,6 +328,7 @@ mod tests {
             reply: ReplyTarget::GithubIssue { issue: 1, comment_id: Some(2) },
             kind: Default::default(),
             follow_up: None,
+            attempts: None,
         }
     }
 

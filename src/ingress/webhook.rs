@@ -137,8 +137,7 @@ async fn accept_trigger(
     // malformed command get a reply, posted by the acknowledger at once (or the worker).
     let shared = &state.0;
     let job = match &trigger.command {
-        // The options (`--attempts`) are parsed but a job cannot carry them yet.
-        Ok(Command::Task { instruction, options: _ }) => trigger.task_job(instruction),
+        Ok(Command::Task { instruction, options }) => trigger.task_job(instruction, options),
         Ok(Command::Help) => trigger.reply_job(command::render_help(&trigger.mention)),
         Ok(command @ (Command::Stop | Command::Status | Command::Retry)) => {
             let acted = async {

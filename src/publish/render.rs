@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::redact::Redactor;
 use crate::job::{Job, JobId, PullRequestRef};
+use crate::rollout::ranking::Score;
 use crate::rollout::{AgentEnd, CheckResult, Outcome, summary_title};
 
 /// Lines of output shown per check.
@@ -70,6 +71,19 @@ pub struct Pushed {
     pub diffstat: String,
     /// Each check after the agent: ✅/❌, name, command, exit code.
     pub checks: Vec<(bool, String, String, String)>,
+    /// The attempts table when several attempts ran (empty otherwise).
+    pub attempts: String,
+}
+
+/// One attempt of a best-of-N job, for the attempts table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRow {
+    pub number: u32,
+    pub score: Score,
+    pub duration: Duration,
+    /// Where its work was pushed, when it is not the chosen one and changed something.
+    pub branch: Option<String>,
+    pub chosen: bool,
 }
 
 /// The markers around the Testing section errand keeps up to date in a pull request's body.
@@ -164,7 +178,55 @@ impl Renderer {
             }
             text.push_str("\nThe pull request's **Testing** section has the output.");
         }
+        if !pushed.attempts.is_empty() {
+            let _ = write!(text, "\n\n{}", pushed.attempts.trim_end());
+        }
         text
+    }
+
+    /// The attempts of a best-of-N job: how each did and where to see it, the chosen one marked,
+    /// and the rule that chose it. Empty for a job with one attempt. `capped` is (asked, ran) when
+    /// the request asked for more attempts than allowed.
+    pub fn attempts_section(&self, rows: &[AttemptRow], capped: Option<(Option<u32>, u32)>) -> String {
+        if rows.len() < 2 {
+            return String::new();
+        }
+        let mut out = format!(
+            "## Attempts\n\nerrand ran {} attempts side by side and kept the best by evidence: all checks pass, then more checks pass, then the agent finished, then a change was made, then the smaller diff; ties go to the lower number.\n\n| | attempt | checks passed | files, lines changed | duration | where |\n|---|---|---|---|---|---|\n",
+            rows.len()
+        );
+        for row in rows {
+            let s = &row.score;
+            let checks = if s.agent_finished {
+                format!("{}/{}", s.checks_passed, s.checks_total)
+            } else {
+                "agent failed".to_owned()
+            };
+            let change = if s.changed {
+                let files = if s.files_changed == 1 { "file" } else { "files" };
+                let lines = if s.lines_changed == 1 { "line" } else { "lines" };
+                format!("{} {files}, {} {lines}", s.files_changed, s.lines_changed)
+            } else {
+                "none".to_owned()
+            };
+            let place = match (&row.branch, row.chosen) {
+                (_, true) => "this change".to_owned(),
+                (Some(branch), false) => format!("`{branch}`"),
+                (None, false) => "not pushed (no change)".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {checks} | {change} | {} | {place} |",
+                if row.chosen { "★" } else { "" },
+                row.number,
+                human(row.duration)
+            );
+        }
+        if let Some((asked, ran)) = capped {
+            let asked = asked.map_or_else(|| "more".to_owned(), |n| n.to_string());
+            let _ = write!(out, "\nYou asked for {asked} attempts; this repository and worker allow {ran}.\n");
+        }
+        out
     }
 
     /// The short answer in the other review threads one job addressed.
@@ -234,7 +296,7 @@ impl Renderer {
 
     /// The pull request body: summary, changes, the Testing section, and where the request came
     /// from.
-    pub fn pull_body(&self, job: &Job, outcome: &Outcome, closes: Option<u64>) -> String {
+    pub fn pull_body(&self, job: &Job, outcome: &Outcome, closes: Option<u64>, attempts: &str) -> String {
         let mut body = String::new();
         let summary = outcome
             .summary
@@ -257,6 +319,9 @@ impl Renderer {
         let _ = write!(body, "\n\n## Changes\n\n{}", self.code_block(&outcome.diffstat));
         body.push_str("\n## Testing\n\n");
         body.push_str(&self.testing_block(outcome));
+        if !attempts.is_empty() {
+            let _ = write!(body, "\n{attempts}");
+        }
         let _ = write!(
             body,
             "\n---\n<sub>Requested by @{who} in {url} · errand job {job_ref} · agent finished in {took}</sub>\n",
@@ -377,6 +442,7 @@ mod tests {
             reply: ReplyTarget::GithubIssue { issue: 1, comment_id: Some(5_000_000_001) },
             kind: Default::default(),
             follow_up: None,
+            attempts: None,
         }
     }
 
@@ -418,7 +484,7 @@ mod tests {
 
     #[test]
     fn the_pull_request_body_carries_the_evidence() {
-        let body = renderer().pull_body(&job(), &outcome(step(0, 35, "ok: add 2 3 = 5")), Some(1));
+        let body = renderer().pull_body(&job(), &outcome(step(0, 35, "ok: add 2 3 = 5")), Some(1), "");
         insta::assert_snapshot!(body);
     }
 
@@ -455,6 +521,7 @@ mod tests {
                 title: Some("Rename retries to max_retries".into()),
                 diffstat: " src/lib.rs | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n".into(),
                 checks: vec![(true, "test".into(), "sh test.sh".into(), "0".into())],
+                attempts: String::new(),
             })),
         ];
         let all: Vec<String> = states.iter().map(|p| r.tracking_comment(&job(), p)).collect();
@@ -464,7 +531,7 @@ mod tests {
     #[test]
     fn a_follow_up_replaces_the_testing_section_in_place() {
         let r = renderer();
-        let first = r.pull_body(&job(), &outcome(step(1, 35, "FAIL: add")), Some(1));
+        let first = r.pull_body(&job(), &outcome(step(1, 35, "FAIL: add")), Some(1), "");
         let second = r.replace_testing(&first, &outcome(step(0, 35, "ok: add 2 3 = 5")));
         assert!(second.contains("ok: add 2 3 = 5") && !second.contains("FAIL: add"), "{second}");
         assert_eq!(second.matches("<!-- errand:testing -->").count(), 1);
@@ -472,6 +539,25 @@ mod tests {
         let theirs = r.replace_testing("A person's own description.", &outcome(step(0, 35, "ok")));
         assert!(theirs.starts_with("A person's own description.\n\n## Testing (errand)\n\n<!-- errand:testing -->"));
         assert_eq!(r.replace_testing(&theirs, &outcome(step(0, 35, "ok"))), theirs);
+    }
+
+    #[test]
+    fn the_attempts_table_says_when_a_request_was_cut_down() {
+        let score = Score {
+            checks_passed: 1,
+            checks_total: 1,
+            agent_finished: true,
+            changed: true,
+            files_changed: 1,
+            lines_changed: 1,
+        };
+        let row = |number, chosen| AttemptRow { number, score, duration: Duration::from_secs(2), branch: None, chosen };
+        let r = renderer();
+        assert_eq!(r.attempts_section(&[row(1, true)], None), "", "one attempt has no table");
+        let section = r.attempts_section(&[row(1, true), row(2, false)], Some((Some(8), 2)));
+        assert!(section.contains("| ★ | 1 | 1/1 | 1 file, 1 line | 2.0s | this change |"), "{section}");
+        assert!(section.contains("|  | 2 | 1/1 | 1 file, 1 line | 2.0s | not pushed (no change) |"), "{section}");
+        assert!(section.ends_with("You asked for 8 attempts; this repository and worker allow 2.\n"), "{section}");
     }
 
     #[test]

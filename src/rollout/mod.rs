@@ -3,6 +3,7 @@
 
 mod checkouts;
 mod outcome;
+pub mod ranking;
 mod workspace;
 
 use std::path::PathBuf;
@@ -47,6 +48,8 @@ pub struct Plan<'a> {
     pub base_branch: &'a str,
     /// More context for the agent's task file (Markdown; empty when there is none).
     pub context: &'a str,
+    /// Which of several attempts at the job this is (from 1); `None` when the job has one.
+    pub attempt: Option<u32>,
     /// Used by git on the worker only; never passed to the sandbox.
     pub git_token: Option<&'a SecretString>,
 }
@@ -120,9 +123,10 @@ impl Rollout {
             .await
             .map_err(RolloutError::Transient)?;
         tracing::info!(job = %plan.job.id, mirror = mirror_state.describe(), checkout = ?checkout_state, "workspace ready");
-        let workspace = Workspace::create(&self.settings.data_dir, plan.job, checkout, self.settings.sandbox_uid)
-            .await
-            .map_err(RolloutError::Transient)?;
+        let workspace =
+            Workspace::create(&self.settings.data_dir, plan.job, plan.attempt, checkout, self.settings.sandbox_uid)
+                .await
+                .map_err(RolloutError::Transient)?;
         workspace.write_task(plan.job, plan.context).await.map_err(RolloutError::Transient)?;
         workspace.hand_to_sandbox().await.map_err(RolloutError::Transient)?;
 
@@ -200,6 +204,11 @@ struct Steps<'a> {
 
 impl Steps<'_> {
     async fn run(&self, step: &str, script: &str) -> Result<StepReport, RolloutError> {
+        // Attempts of one job run side by side: their containers are told apart by the step.
+        let step = &match self.plan.attempt {
+            Some(attempt) => format!("a{attempt}-{step}"),
+            None => step.to_owned(),
+        };
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Ok(skipped_for_time());
@@ -219,6 +228,7 @@ impl Steps<'_> {
                 ("ERRAND_SUMMARY_FILE".into(), SUMMARY_FILE.into()),
                 ("ERRAND_JOB_ID".into(), self.plan.job.id.to_string()),
                 ("ERRAND_REPO".into(), self.plan.job.repo.to_string()),
+                ("ERRAND_ATTEMPT".into(), self.plan.attempt.unwrap_or(1).to_string()),
                 ("HOME".into(), "/tmp".into()),
             ],
             user: format!("{0}:{0}", settings.sandbox_uid),

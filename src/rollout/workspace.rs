@@ -25,8 +25,18 @@ pub struct Workspace {
 impl Workspace {
     /// Creates errand's directory for the job (clearing what an earlier delivery left) beside the
     /// working tree the job holds.
-    pub async fn create(data_dir: &Path, job: &Job, checkout: Checkout, sandbox_uid: u32) -> Result<Self> {
-        let root = data_dir.join("work").join(job.id.as_str());
+    pub async fn create(
+        data_dir: &Path,
+        job: &Job,
+        attempt: Option<u32>,
+        checkout: Checkout,
+        sandbox_uid: u32,
+    ) -> Result<Self> {
+        let name = match attempt {
+            Some(attempt) => format!("{}-a{attempt}", job.id),
+            None => job.id.to_string(),
+        };
+        let root = data_dir.join("work").join(name);
         if root.exists() {
             tokio::fs::remove_dir_all(&root).await.context("clearing an earlier delivery's workspace")?;
         }

@@ -12,8 +12,9 @@ use crate::forge::github::{PullInfo, Reactable};
 use crate::forge::{ForgeError, RepoClient};
 use crate::job::{JobKind, JobRecord, JobStatus, JobUpdate, PullRequestRef, ReplyTarget};
 use crate::publish::Progress;
-use crate::publish::render::Pushed;
+use crate::publish::render::{AttemptRow, Pushed};
 use crate::queue::Delivery;
+use crate::rollout::ranking::{self, Score};
 use crate::rollout::{AgentEnd, Plan, RolloutError, summary_title};
 
 /// Permissions that may ask errand for work.
@@ -151,23 +152,37 @@ impl JobRun<'_> {
         }
         let context = review.task_context(place.pull());
 
-        let running = Progress::Running { step: "the agent is working in a sandbox".into() };
-        self.show(&gh, &running).await?;
+        let (attempts, capped) = config.attempts(job.attempts, w.settings.max_attempts);
+        let step = match attempts {
+            1 => "the agent is working in a sandbox".to_owned(),
+            n => format!("{n} attempts are running side by side, each in its own sandbox"),
+        };
+        self.show(&gh, &Progress::Running { step }).await?;
         let token = gh.git_token().await?;
-        let plan = Plan {
-            job,
-            config: &config,
-            clone_url: &repo.clone_url,
-            base_branch: place.work_branch(),
-            context: &context,
-            git_token: token.as_ref(),
-        };
-        let outcome = match w.rollout.run(&plan, self.cancel).await {
-            Ok(outcome) => outcome,
-            Err(RolloutError::Abort(reason)) => return self.fail(&gh, reason).await,
-            Err(RolloutError::Transient(e)) => return Err(JobError::Retry(format!("{e:#}"))),
-        };
-        tracing::info!(job = %job.id, mirror = outcome.mirror.describe(), agent = ?outcome.agent_end, baseline = ?outcome.baseline.iter().map(|c| (c.name.as_str(), c.report.exit_code)).collect::<Vec<_>>(), checks = ?outcome.checks.iter().map(|c| (c.name.as_str(), c.report.exit_code)).collect::<Vec<_>>(), "rollout finished");
+        let plans: Vec<Plan> = (1..=attempts)
+            .map(|k| Plan {
+                job,
+                config: &config,
+                clone_url: &repo.clone_url,
+                base_branch: place.work_branch(),
+                context: &context,
+                attempt: (attempts > 1).then_some(k),
+                git_token: token.as_ref(),
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(plans.len());
+        for ran in futures::future::join_all(plans.iter().map(|plan| w.rollout.run(plan, self.cancel))).await {
+            match ran {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(RolloutError::Abort(reason)) => return self.fail(&gh, reason).await,
+                Err(RolloutError::Transient(e)) => return Err(JobError::Retry(format!("{e:#}"))),
+            }
+        }
+        let scores: Vec<Score> = outcomes.iter().map(Score::of).collect();
+        let order = ranking::rank(&scores);
+        let best = order[0];
+        let outcome = &outcomes[best];
+        tracing::info!(job = %job.id, attempts, best = best + 1, mirror = outcome.mirror.describe(), agent = ?outcome.agent_end, baseline = ?outcome.baseline.iter().map(|c| (c.name.as_str(), c.report.exit_code)).collect::<Vec<_>>(), checks = ?outcome.checks.iter().map(|c| (c.name.as_str(), c.report.exit_code)).collect::<Vec<_>>(), "rollout finished");
         if self.cancel.is_cancelled() {
             // Lease lost, shutting down or cancelled: the caller decides; nothing is published.
             return Err(JobError::Retry("stopped before the end".into()));
@@ -175,7 +190,7 @@ impl JobRun<'_> {
 
         if outcome.agent_end != AgentEnd::Finished {
             let timeout = config.timeout.unwrap_or(w.rollout_timeout());
-            let reason = w.publisher.renderer.agent_failure(&outcome, timeout);
+            let reason = w.publisher.renderer.agent_failure(outcome, timeout);
             self.tell_failure(&gh, &reason).await?;
             let short = reason.lines().next().unwrap_or_default().to_owned();
             return Ok(Ended::Done { status: JobStatus::Failed, error: Some(short) });
@@ -192,6 +207,41 @@ impl JobRun<'_> {
         let renderer = &w.publisher.renderer;
         let git = w.rollout.mirrors().git();
         let token = gh.git_token().await?;
+        let work_name = match &place {
+            Place::NewBranch { .. } => {
+                format!("{}issue-{}-{}", config.branch_prefix(), job.reply.issue(), job.id.short())
+            }
+            Place::PullBranch { pull } | Place::StackedOn { pull } => {
+                format!("{}pr-{}-{}", config.branch_prefix(), pull.number, job.id.short())
+            }
+        };
+        // With several attempts, the others' work is pushed to branches of their own, so people
+        // can look at it (the table in the pull request says where).
+        let mut attempt_rows = Vec::new();
+        if attempts > 1 {
+            for (i, (attempt, score)) in outcomes.iter().zip(&scores).enumerate() {
+                let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                let branch = match (i == best, attempt.commit.is_some(), attempt.repo_dir()) {
+                    (false, true, Some(attempt_dir)) => {
+                        let branch = format!("{work_name}-a{number}");
+                        self.fence().await?;
+                        git.push(attempt_dir, &repo.clone_url, token.as_ref(), &branch)
+                            .await
+                            .map_err(|e| JobError::Retry(format!("{e:#}")))?;
+                        Some(branch)
+                    }
+                    _ => None,
+                };
+                attempt_rows.push(AttemptRow {
+                    number,
+                    score: *score,
+                    duration: attempt.duration,
+                    branch,
+                    chosen: i == best,
+                });
+            }
+        }
+        let attempts_section = renderer.attempts_section(&attempt_rows, capped.then_some((job.attempts, attempts)));
         if let Place::PullBranch { pull } = &place {
             self.fence().await?;
             if let Err(e) = git.push_fast_forward(dir, &repo.clone_url, token.as_ref(), &pull.head.branch).await {
@@ -201,7 +251,7 @@ impl JobRun<'_> {
             let pull_ref = PullRequestRef { number: pull.number, url: pull.html_url.clone() };
             self.fence().await?;
             let latest = gh.pull(pull.number).await?;
-            let body = renderer.replace_testing(latest.body.as_deref().unwrap_or_default(), &outcome);
+            let body = renderer.replace_testing(latest.body.as_deref().unwrap_or_default(), outcome);
             gh.update_pull_body(pull.number, &body).await?;
             self.record_pull(&pull_ref).await;
             let pushed = Pushed {
@@ -215,6 +265,7 @@ impl JobRun<'_> {
                     .iter()
                     .map(|c| (c.passed(), c.name.clone(), c.command.clone(), c.report.exit_code.to_string()))
                     .collect(),
+                attempts: attempts_section.clone(),
             };
             self.show(&gh, &Progress::Pushed(Box::new(pushed.clone()))).await?;
             let others = review.other_threads(&job.reply);
@@ -226,15 +277,8 @@ impl JobRun<'_> {
         }
 
         let (branch, base, closes) = match &place {
-            Place::NewBranch { base } => {
-                let issue = job.reply.issue();
-                (format!("{}issue-{issue}-{}", config.branch_prefix(), job.id.short()), base.clone(), Some(issue))
-            }
-            Place::StackedOn { pull } => (
-                format!("{}pr-{}-{}", config.branch_prefix(), pull.number, job.id.short()),
-                pull.head.branch.clone(),
-                None,
-            ),
+            Place::NewBranch { base } => (work_name, base.clone(), Some(job.reply.issue())),
+            Place::StackedOn { pull } => (work_name, pull.head.branch.clone(), None),
             Place::PullBranch { .. } => unreachable!("pushed above"),
         };
         self.fence().await?;
@@ -242,10 +286,10 @@ impl JobRun<'_> {
         self.fence().await?;
         let pull = gh
             .open_pull_once(
-                &renderer.pull_title(job, &outcome),
+                &renderer.pull_title(job, outcome),
                 &branch,
                 &base,
-                &renderer.pull_body(job, &outcome, closes),
+                &renderer.pull_body(job, outcome, closes, &attempts_section),
             )
             .await?;
         self.record_pull(&pull).await;

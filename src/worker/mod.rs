@@ -40,6 +40,8 @@ pub struct WorkerSettings {
     pub shutdown_grace: Duration,
     /// First delay before a job that failed for a passing reason runs again; doubles each time.
     pub retry_delay: Duration,
+    /// The most attempts one request runs (best-of-N).
+    pub max_attempts: u32,
 }
 
 /// Claims and runs jobs.

@@ -102,6 +102,7 @@ impl World {
             git_author_email: "errand@example.com".into(),
             retry_delay: Duration::from_millis(10),
             shutdown_grace: Duration::from_secs(5),
+            max_attempts: 4,
         };
         let (client_auth, bot_login) = match auth {
             Auth::Token => (GithubAuth::Token(SecretString::from(GITHUB_TOKEN)), TOKEN_BOT_LOGIN),
