@@ -18,6 +18,7 @@
 //! - [`job`]: the queued unit and its identifiers.
 
 pub mod app;
+pub mod chat;
 pub mod command;
 pub mod config;
 pub mod forge;
