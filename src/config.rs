@@ -261,6 +261,9 @@ pub struct RepoConfig {
     pub resources: Resources,
     #[serde(default)]
     pub attempts: AttemptsConfig,
+    /// Set when there was no `.errand.toml`: the file the checks were detected from.
+    #[serde(skip)]
+    pub detected_from: Option<String>,
 }
 
 /// How many attempts a request runs (best-of-N).
@@ -342,19 +345,23 @@ impl RepoConfig {
     /// at the repository's root.
     pub fn detected(root_files: &[String]) -> Self {
         let has = |name: &str| root_files.iter().any(|f| f == name);
+        // The first match wins, most specific first: a lock file names the package manager.
+        let rules: [(&[&str], &str); 8] = [
+            (&["Cargo.toml"], "cargo test"),
+            (&["pnpm-lock.yaml"], "pnpm test"),
+            (&["yarn.lock"], "yarn test"),
+            (&["package.json"], "npm test"),
+            (&["go.mod"], "go test ./..."),
+            (&["pyproject.toml", "pytest.ini", "setup.py", "tox.ini"], "python -m pytest"),
+            (&["Makefile"], "make test"),
+            (&["makefile", "GNUmakefile"], "make test"),
+        ];
+        let found = rules.iter().find_map(|(files, command)| files.iter().find(|f| has(f)).map(|f| (*f, *command)));
         let mut checks = IndexMap::new();
-        if has("Cargo.toml") {
-            checks.insert("test".to_owned(), "cargo test".to_owned());
-        } else if has("package.json") {
-            checks.insert("test".to_owned(), "npm test".to_owned());
-        } else if has("go.mod") {
-            checks.insert("test".to_owned(), "go test ./...".to_owned());
-        } else if has("pyproject.toml") || has("pytest.ini") || has("setup.py") {
-            checks.insert("test".to_owned(), "python -m pytest".to_owned());
-        } else if has("Makefile") {
-            checks.insert("test".to_owned(), "make test".to_owned());
+        if let Some((_, command)) = found {
+            checks.insert("test".to_owned(), command.to_owned());
         }
-        Self { checks, ..Self::default() }
+        Self { checks, detected_from: found.map(|(file, _)| file.to_owned()), ..Self::default() }
     }
 
     pub fn branch_prefix(&self) -> &str {
@@ -423,8 +430,19 @@ lint = "make lint"
 
     #[test]
     fn checks_are_detected_without_a_config_file() {
-        let config = RepoConfig::detected(&["Cargo.toml".into(), "src".into()]);
-        assert_eq!(config.checks.get("test").map(String::as_str), Some("cargo test"));
-        assert!(RepoConfig::detected(&["README.md".into()]).checks.is_empty());
+        let detect = |files: &[&str]| {
+            let config = RepoConfig::detected(&files.iter().map(|f| (*f).to_owned()).collect::<Vec<_>>());
+            (config.checks.get("test").cloned(), config.detected_from)
+        };
+        let found = |command: &str, file: &str| (Some(command.to_owned()), Some(file.to_owned()));
+        assert_eq!(detect(&["Cargo.toml", "src"]), found("cargo test", "Cargo.toml"));
+        assert_eq!(detect(&["package.json", "pnpm-lock.yaml"]), found("pnpm test", "pnpm-lock.yaml"));
+        assert_eq!(detect(&["package.json", "yarn.lock"]), found("yarn test", "yarn.lock"));
+        assert_eq!(detect(&["package.json"]), found("npm test", "package.json"));
+        assert_eq!(detect(&["go.mod", "Makefile"]), found("go test ./...", "go.mod"));
+        assert_eq!(detect(&["tox.ini"]), found("python -m pytest", "tox.ini"));
+        assert_eq!(detect(&["GNUmakefile"]), found("make test", "GNUmakefile"));
+        assert_eq!(detect(&["README.md"]), (None, None));
+        assert_eq!(RepoConfig::parse("").unwrap().detected_from, None);
     }
 }

@@ -339,7 +339,16 @@ impl Renderer {
         if outcome.checks.is_empty() {
             return "No checks are configured, so errand ran none. Add a `[checks]` section to `.errand.toml` so pull requests carry evidence.\n".to_owned();
         }
-        let mut out = String::from(
+        let mut out = String::new();
+        if let Some(file) = &outcome.detected_from {
+            let commands: Vec<String> = outcome.checks.iter().map(|c| format!("`{}`", c.command)).collect();
+            let _ = write!(
+                out,
+                "This repository has no `.errand.toml`, so errand detected its checks from `{file}`: {}. Add a `[checks]` section to choose them.\n\n",
+                commands.join(", ")
+            );
+        }
+        out.push_str(
             "errand ran these checks in the sandbox after the agent stopped:\n\n| | check | command | exit code | duration | before the agent |\n|---|---|---|---|---|---|\n",
         );
         for check in &outcome.checks {
@@ -477,6 +486,7 @@ mod tests {
             commit: Some("b".repeat(40)),
             diffstat: " calc.sh | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n".into(),
             mirror: MirrorState::Fetched,
+            detected_from: None,
             duration: Duration::from_secs(14),
             workspace: None,
         }
@@ -526,6 +536,20 @@ mod tests {
         ];
         let all: Vec<String> = states.iter().map(|p| r.tracking_comment(&job(), p)).collect();
         insta::assert_snapshot!(all.join("\n\n----\n\n"));
+    }
+
+    #[test]
+    fn detected_checks_are_named_with_the_file_they_came_from() {
+        let mut detected = outcome(step(0, 35, "ok"));
+        detected.detected_from = Some("Cargo.toml".into());
+        let section = renderer().testing_section(&detected);
+        assert!(
+            section.starts_with(
+                "This repository has no `.errand.toml`, so errand detected its checks from `Cargo.toml`: `sh test.sh`."
+            ),
+            "{section}"
+        );
+        assert!(!renderer().testing_section(&outcome(step(0, 35, "ok"))).contains("detected"));
     }
 
     #[test]

@@ -187,6 +187,7 @@ impl Rollout {
             diffstat,
             mirror: mirror_state,
             duration: started.elapsed(),
+            detected_from: plan.config.detected_from.clone(),
             workspace: Some(workspace),
         })
     }

@@ -88,6 +88,8 @@ pub struct Outcome {
     pub diffstat: String,
     pub mirror: MirrorState,
     pub duration: Duration,
+    /// Set when the checks were detected (no `.errand.toml`): the file they were detected from.
+    pub detected_from: Option<String>,
     /// The workspace holding the commit, removed when the outcome is dropped.
     pub(crate) workspace: Option<Workspace>,
 }
@@ -111,6 +113,7 @@ impl Outcome {
             diffstat: String::new(),
             mirror,
             duration,
+            detected_from: None,
             workspace: None,
         }
     }
