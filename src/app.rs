@@ -162,7 +162,7 @@ pub async fn acknowledge_accepted_jobs(
             let acked = async {
                 let gh = github.for_repo(&record.job.repo, record.job.installation_id).await?;
                 match &record.job.kind {
-                    JobKind::Task => publisher.acknowledge(&gh, &record).await.map(drop),
+                    JobKind::Task | JobKind::UseAttempt { .. } => publisher.acknowledge(&gh, &record).await.map(drop),
                     // A reply (help, status, stop) is the whole answer: posted at once, however
                     // busy the workers are; the worker that claims the job finds it posted.
                     JobKind::Reply { text } => publisher.reply(&gh, &record, text).await,

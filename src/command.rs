@@ -37,6 +37,8 @@ pub enum Command {
     Status,
     /// Run this thread's last job again.
     Retry,
+    /// On a pull request made from several attempts: put attempt N's change in it instead.
+    UseAttempt(u32),
 }
 
 impl Command {
@@ -48,6 +50,7 @@ impl Command {
             Self::Stop => "stop",
             Self::Status => "status",
             Self::Retry => "retry",
+            Self::UseAttempt(_) => "use attempt",
         }
     }
 }
@@ -163,11 +166,12 @@ enum Claim {
 /// Parses the text after a mention. The word commands go first; a task takes anything.
 fn parse_command(text: &str) -> Result<Command, ParseError> {
     let text = text.trim().trim_start_matches([':', ',']).trim();
-    let parsers: [fn(&str) -> Claim; 5] = [
+    let parsers: [fn(&str) -> Claim; 6] = [
         |t| parse_word(t, "help", Command::Help),
         |t| parse_word(t, "stop", Command::Stop),
         |t| parse_word(t, "status", Command::Status),
         |t| parse_word(t, "retry", Command::Retry),
+        parse_use_attempt,
         parse_task,
     ];
     for parser in parsers {
@@ -183,6 +187,29 @@ fn parse_command(text: &str) -> Result<Command, ParseError> {
 /// A one-word command: the word alone, in any case, optionally followed by `.` or `!`.
 fn parse_word(text: &str, word: &str, command: Command) -> Claim {
     if text.trim_end_matches(['.', '!']).eq_ignore_ascii_case(word) { Claim::Mine(command) } else { Claim::NotMine }
+}
+
+/// `use attempt N`, optionally followed by `instead`, in any case; a number out of range is
+/// malformed (so is no number: `use attempt` alone asks for nothing).
+fn parse_use_attempt(text: &str) -> Claim {
+    let words: Vec<&str> = text.trim_end_matches(['.', '!']).split_whitespace().collect();
+    let (value, rest) = match words.as_slice() {
+        [u, a, value, rest @ ..] if u.eq_ignore_ascii_case("use") && a.eq_ignore_ascii_case("attempt") => {
+            (*value, rest)
+        }
+        _ => return Claim::NotMine,
+    };
+    if !matches!(rest, [] | [_]) || rest.first().is_some_and(|w| !w.eq_ignore_ascii_case("instead")) {
+        return Claim::NotMine;
+    }
+    match attempts_value(value.trim_start_matches('#')) {
+        Ok(n) => Claim::Mine(Command::UseAttempt(n)),
+        Err(_) => Claim::Malformed(ParseError::InvalidOptionValue {
+            option: "use attempt",
+            value: value.to_owned(),
+            expected: ATTEMPTS_EXPECTED,
+        }),
+    }
 }
 
 /// A task: leading `--options`, then the instruction (possibly empty).
@@ -693,6 +720,16 @@ mod tests {
         assert!(
             matches!(&commands("@agent fix it x40")[..], [Err(ParseError::InvalidOptionValue { value, .. })] if value == "40")
         );
+    }
+
+    #[test]
+    fn use_attempt_names_an_attempt_by_number() {
+        for text in ["@agent use attempt 3", "@agent use attempt 3 instead", "@agent Use Attempt #3 instead."] {
+            assert_eq!(commands(text), [Ok(Command::UseAttempt(3))], "{text}");
+        }
+        assert!(matches!(&commands("@agent use attempt 0")[..], [Err(ParseError::InvalidOptionValue { .. })]));
+        assert_eq!(commands("@agent use attempt 3 but rename it"), [task("use attempt 3 but rename it")]);
+        assert_eq!(commands("@agent use a map here"), [task("use a map here")]);
     }
 
     #[test]

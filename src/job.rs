@@ -192,6 +192,8 @@ pub enum JobKind {
     Task,
     /// Only answer in the thread (help, a malformed command): no agent, no permission needed.
     Reply { text: String },
+    /// Put another attempt of a best-of-N job in its pull request (`use attempt N`).
+    UseAttempt { attempt: u32 },
 }
 
 /// The queued unit: one request, as accepted by the ingress.
@@ -224,7 +226,7 @@ impl Job {
     /// one at a time, in order, and `stop`, `status` and `retry` act on them. Replies have none.
     pub fn thread(&self) -> Option<String> {
         match self.kind {
-            JobKind::Task => Some(thread_key(&self.repo, self.reply.issue())),
+            JobKind::Task | JobKind::UseAttempt { .. } => Some(thread_key(&self.repo, self.reply.issue())),
             JobKind::Reply { .. } => None,
         }
     }

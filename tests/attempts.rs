@@ -34,7 +34,7 @@ async fn three_attempts_run_side_by_side_and_the_small_passing_one_becomes_the_p
     assert!(attempts.contains("| ★ | 3 | 1/1 | 1 file, 2 lines |"), "{attempts}");
     assert!(attempts.contains("|  | 1 | 0/1 | 1 file, 2 lines |"), "{attempts}");
     assert!(attempts.contains("|  | 2 | 1/1 | 2 files, 62 lines |"), "{attempts}");
-    for n in [1, 2] {
+    for n in [1, 2, 3] {
         let branch = format!("{}-a{n}", pull.head);
         assert!(attempts.contains(&format!("`{branch}`")), "attempt {n}'s branch is named: {attempts}");
         assert!(world.github.branches(REPO).contains(&branch), "attempt {n}'s work is pushed to {branch}");
@@ -50,4 +50,24 @@ async fn three_attempts_run_side_by_side_and_the_small_passing_one_becomes_the_p
 
     let jobs = world.jobs().await;
     assert_eq!((jobs.len(), jobs[0].status), (1, JobStatus::Succeeded));
+
+    // A reviewer prefers the large one: it replaces the change in the same pull request.
+    assert_eq!(world.comment(pull.number, "octocat", "@agent use attempt 2 instead", "delivery-use-2").await, 202);
+    assert_eq!(world.drain().await, 1);
+    let pulls = world.github.pull_requests(REPO);
+    assert_eq!(pulls.len(), 1, "still one pull request");
+    let pull = &pulls[0];
+    assert_eq!(world.github.file_at(REPO, &pull.head, "padding.txt").map(|t| t.lines().count()), Some(60));
+    assert_eq!(world.github.branch_log(REPO, &pull.head)[0], "Attempt 2");
+    assert!(pull.body.contains("| ★ | 2 | 1/1 |") && pull.body.contains("|  | 3 | 1/1 |"), "{}", pull.body);
+    assert_eq!(pull.body.matches("<!-- errand:testing -->").count(), 1);
+    assert!(pull.body.contains("| ✅ | test | `sh test.sh` | 0 |"), "the checks ran on attempt 2: {}", pull.body);
+    let answer = world.github.comments(REPO, pull.number).into_iter().find(|c| c.body.contains("Now attempt 2"));
+    assert!(answer.expect("an answer on the pull request").body.contains("✅ **Done**: pushed `"));
+
+    assert_eq!(world.comment(pull.number, "octocat", "@agent use attempt 7", "delivery-use-7").await, 202);
+    world.drain().await;
+    let refused = world.github.comments(REPO, pull.number).into_iter().find(|c| c.body.contains("no attempt 7"));
+    assert!(refused.is_some(), "{:#?}", world.github.comments(REPO, pull.number));
+    assert_eq!(world.github.branch_log(REPO, &pull.head)[0], "Attempt 2", "nothing moved");
 }

@@ -327,6 +327,15 @@ impl RepoClient {
         Ok(info.protected)
     }
 
+    /// Whether `branch` exists.
+    pub async fn branch_exists(&self, branch: &str) -> Result<bool, ForgeError> {
+        match self.branch_protected(branch).await {
+            Ok(_) => Ok(true),
+            Err(ForgeError::Status { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every review comment of a pull request, oldest first.
     pub async fn review_comments(&self, pull: u64) -> Result<Vec<ReviewComment>, ForgeError> {
         let route = self.route(&format!("/pulls/{pull}/comments"));

@@ -101,6 +101,11 @@ impl Trigger {
         Job { attempts: options.attempts, ..self.job(instruction, JobKind::Task) }
     }
 
+    /// A job that puts another attempt in the pull request it was asked on.
+    pub fn use_attempt_job(&self, attempt: u32) -> Job {
+        self.job("", JobKind::UseAttempt { attempt })
+    }
+
     /// A job that only answers in the thread with `text`.
     pub fn reply_job(&self, text: String) -> Job {
         self.job("", JobKind::Reply { text })

@@ -139,6 +139,11 @@ async fn accept_trigger(
     let job = match &trigger.command {
         Ok(Command::Task { instruction, options }) => trigger.task_job(instruction, options),
         Ok(Command::Help) => trigger.reply_job(command::render_help(&trigger.mention)),
+        Ok(Command::UseAttempt(attempt)) if trigger.on_pull_request => trigger.use_attempt_job(*attempt),
+        Ok(Command::UseAttempt(_)) => trigger.reply_job(format!(
+            "`{} use attempt N` works on a pull request errand opened from several attempts: write it there.",
+            trigger.mention
+        )),
         Ok(command @ (Command::Stop | Command::Status | Command::Retry)) => {
             let acted = async {
                 match command {

@@ -163,7 +163,9 @@ impl Renderer {
         if let Some(title) = &pushed.title {
             let _ = write!(text, "\n\n> {}", self.redactor.redact(title));
         }
-        let _ = write!(text, "\n\n{}", self.code_block(&pushed.diffstat));
+        if !pushed.diffstat.trim().is_empty() {
+            let _ = write!(text, "\n\n{}", self.code_block(&pushed.diffstat));
+        }
         if pushed.checks.is_empty() {
             text.push_str("\nNo checks are configured, so errand ran none.");
         } else {
@@ -209,10 +211,9 @@ impl Renderer {
             } else {
                 "none".to_owned()
             };
-            let place = match (&row.branch, row.chosen) {
-                (_, true) => "this change".to_owned(),
-                (Some(branch), false) => format!("`{branch}`"),
-                (None, false) => "not pushed (no change)".to_owned(),
+            let place = match &row.branch {
+                Some(branch) => format!("`{branch}`"),
+                None => "not pushed (no change)".to_owned(),
             };
             let _ = writeln!(
                 out,
@@ -222,9 +223,36 @@ impl Renderer {
                 human(row.duration)
             );
         }
+        let _ = write!(
+            out,
+            "\n★ is the attempt in this pull request. To use another, comment `{} use attempt N` here.\n",
+            self.mention
+        );
         if let Some((asked, ran)) = capped {
             let asked = asked.map_or_else(|| "more".to_owned(), |n| n.to_string());
             let _ = write!(out, "\nYou asked for {asked} attempts; this repository and worker allow {ran}.\n");
+        }
+        out
+    }
+
+    /// A pull request body whose attempts table marks `attempt` as the one in the pull request.
+    pub fn choose_attempt(&self, body: &str, attempt: u32) -> String {
+        let chosen_row = format!("|  | {attempt} |");
+        let lines: Vec<String> = body
+            .lines()
+            .map(|line| {
+                if let Some(rest) = line.strip_prefix("| ★ | ") {
+                    format!("|  | {rest}")
+                } else if line.starts_with(&chosen_row) {
+                    format!("| ★ | {}", &line["|  | ".len()..])
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect();
+        let mut out = lines.join("\n");
+        if body.ends_with('\n') {
+            out.push('\n');
         }
         out
     }
@@ -579,9 +607,12 @@ mod tests {
         let r = renderer();
         assert_eq!(r.attempts_section(&[row(1, true)], None), "", "one attempt has no table");
         let section = r.attempts_section(&[row(1, true), row(2, false)], Some((Some(8), 2)));
-        assert!(section.contains("| ★ | 1 | 1/1 | 1 file, 1 line | 2.0s | this change |"), "{section}");
+        assert!(section.contains("| ★ | 1 | 1/1 | 1 file, 1 line | 2.0s | not pushed (no change) |"), "{section}");
         assert!(section.contains("|  | 2 | 1/1 | 1 file, 1 line | 2.0s | not pushed (no change) |"), "{section}");
         assert!(section.ends_with("You asked for 8 attempts; this repository and worker allow 2.\n"), "{section}");
+        let switched = r.choose_attempt(&section, 2);
+        assert!(switched.contains("|  | 1 | 1/1 |") && switched.contains("| ★ | 2 | 1/1 |"), "{switched}");
+        assert!(switched.ends_with('\n'));
     }
 
     #[test]

@@ -7,7 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::review;
-use crate::config::{REPO_CONFIG_FILE, RepoConfig};
+use crate::config::{AgentConfig, REPO_CONFIG_FILE, RepoConfig};
+use crate::forge::RepoInfo;
 use crate::forge::github::{PullInfo, Reactable};
 use crate::forge::{ForgeError, RepoClient};
 use crate::job::{JobKind, JobRecord, JobStatus, JobUpdate, PullRequestRef, ReplyTarget};
@@ -141,6 +142,9 @@ impl JobRun<'_> {
             },
             None => RepoConfig::detected(&gh.root_names(config_branch).await?),
         };
+        if let JobKind::UseAttempt { attempt } = job.kind {
+            return self.use_attempt(&gh, &repo, &place, &config, attempt).await;
+        }
         let review = match (&job.reply, &place) {
             (ReplyTarget::GithubReview { pull, review_id, comment_id, .. }, _) => {
                 review::gather(&gh, *pull, *review_id, *comment_id, &w.publisher.renderer.mention).await?
@@ -221,8 +225,9 @@ impl JobRun<'_> {
         if attempts > 1 {
             for (i, (attempt, score)) in outcomes.iter().zip(&scores).enumerate() {
                 let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                let branch = match (i == best, attempt.commit.is_some(), attempt.repo_dir()) {
-                    (false, true, Some(attempt_dir)) => {
+                // The chosen one too, so that `use attempt N` can come back to it.
+                let branch = match (attempt.commit.is_some(), attempt.repo_dir()) {
+                    (true, Some(attempt_dir)) => {
                         let branch = format!("{work_name}-a{number}");
                         self.fence().await?;
                         git.push(attempt_dir, &repo.clone_url, token.as_ref(), &branch)
@@ -296,6 +301,90 @@ impl JobRun<'_> {
         let passed = outcome.checks.iter().filter(|c| c.passed()).count();
         let done = Progress::PullRequest { pull, passed, total: outcome.checks.len() };
         self.show(&gh, &done).await?;
+        Ok(Ended::Done { status: JobStatus::Succeeded, error: None })
+    }
+
+    /// `use attempt N` on a pull request errand made from several attempts: runs the checks on
+    /// that attempt's branch, then puts its commit in the pull request (errand's own branch, so
+    /// it may be replaced) with the Testing section and the ★ of the attempts table updated.
+    async fn use_attempt(
+        &self,
+        gh: &RepoClient,
+        repo: &RepoInfo,
+        place: &Place,
+        config: &RepoConfig,
+        attempt: u32,
+    ) -> Result<Ended, JobError> {
+        let w = self.worker;
+        let renderer = &w.publisher.renderer;
+        let Place::PullBranch { pull } = place else {
+            return self
+                .fail(gh, "errand can only switch attempts on a pull request whose branch it may push to.".into())
+                .await;
+        };
+        let head = &pull.head.branch;
+        let chosen = format!("{head}-a{attempt}");
+        if !head.starts_with(config.branch_prefix()) || !gh.branch_exists(&chosen).await? {
+            let reason = format!(
+                "this pull request has no attempt {attempt}: errand keeps each attempt of a request that ran several on a branch named `{head}-aN`."
+            );
+            return self.fail(gh, reason).await;
+        }
+        self.show(gh, &Progress::Running { step: format!("running the checks on attempt {attempt}") }).await?;
+        // The attempt's change is already made: the checks run on it, and no agent runs.
+        let checks_only = RepoConfig {
+            agent: AgentConfig { command: Some("true".into()) },
+            baseline_checks: Some(false),
+            ..config.clone()
+        };
+        let token = gh.git_token().await?;
+        let plan = Plan {
+            job: &self.record().job,
+            config: &checks_only,
+            clone_url: &repo.clone_url,
+            base_branch: &chosen,
+            context: "",
+            attempt: None,
+            git_token: token.as_ref(),
+        };
+        let outcome = match w.rollout.run(&plan, self.cancel).await {
+            Ok(outcome) => outcome,
+            Err(RolloutError::Abort(reason)) => return self.fail(gh, reason).await,
+            Err(RolloutError::Transient(e)) => return Err(JobError::Retry(format!("{e:#}"))),
+        };
+        if self.cancel.is_cancelled() {
+            return Err(JobError::Retry("stopped before the end".into()));
+        }
+        let Some(dir) = outcome.repo_dir() else {
+            return Err(JobError::Retry("the attempt's checkout is gone".into()));
+        };
+        self.fence().await?;
+        w.rollout
+            .mirrors()
+            .git()
+            .push(dir, &repo.clone_url, token.as_ref(), head)
+            .await
+            .map_err(|e| JobError::Retry(format!("{e:#}")))?;
+        self.fence().await?;
+        let latest = gh.pull(pull.number).await?;
+        let body = renderer.replace_testing(latest.body.as_deref().unwrap_or_default(), &outcome);
+        gh.update_pull_body(pull.number, &renderer.choose_attempt(&body, attempt)).await?;
+        let pull_ref = PullRequestRef { number: pull.number, url: pull.html_url.clone() };
+        self.record_pull(&pull_ref).await;
+        let pushed = Pushed {
+            pull: pull_ref,
+            branch: head.clone(),
+            commit: outcome.base_commit.clone(),
+            title: Some(format!("Now attempt {attempt} (from `{chosen}`)")),
+            diffstat: String::new(),
+            checks: outcome
+                .checks
+                .iter()
+                .map(|c| (c.passed(), c.name.clone(), c.command.clone(), c.report.exit_code.to_string()))
+                .collect(),
+            attempts: String::new(),
+        };
+        self.show(gh, &Progress::Pushed(Box::new(pushed))).await?;
         Ok(Ended::Done { status: JobStatus::Succeeded, error: None })
     }
 
