@@ -99,6 +99,32 @@ fn ingress_settings(ingress: &IngressArgs, github: &GithubArgs) -> Result<Ingres
     })
 }
 
+/// The variables the agent step gets: `ERRAND_AGENT_ENV_FILE` (`NAME=VALUE` lines, `#` comments),
+/// then the presets' API key variables that are set in errand's own environment.
+fn agent_env(options: &WorkerOptions) -> Result<Vec<(String, SecretString)>> {
+    let mut env: Vec<(String, SecretString)> = Vec::new();
+    if let Some(file) = &options.agent_env_file {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        for (n, line) in
+            text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        {
+            let (name, value) = line
+                .split_once('=')
+                .filter(|(name, _)| !name.trim().is_empty())
+                .with_context(|| format!("{} line {}: expected NAME=VALUE", file.display(), n + 1))?;
+            env.push((name.trim().to_owned(), SecretString::from(value.to_owned())));
+        }
+    }
+    for name in crate::agents::Preset::ALL.iter().flat_map(|p| p.api_key_vars()) {
+        if !env.iter().any(|(known, _)| known == name)
+            && let Ok(value) = std::env::var(name)
+        {
+            env.push(((*name).to_owned(), SecretString::from(value)));
+        }
+    }
+    Ok(env)
+}
+
 /// Builds a worker from its settings.
 pub async fn build_worker(
     options: &WorkerOptions,
@@ -116,6 +142,9 @@ pub async fn build_worker(
     if sandbox_uid == 0 {
         bail!("ERRAND_SANDBOX_UID must not be 0: sandboxes never run as root");
     }
+    let agent_env = agent_env(options)?;
+    // What the agent is given is secret too: its values never reach anything errand posts.
+    let redactor = agent_env.iter().fold(redactor, |redactor, (_, value)| redactor.with(value.expose_secret()));
     let rollout = Rollout::new(
         sandbox,
         mirrors,
@@ -123,6 +152,7 @@ pub async fn build_worker(
             data_dir: options.data_dir.clone(),
             default_image: options.default_image.clone(),
             default_agent_command: options.agent_command.clone(),
+            agent_env,
             sandbox_uid,
             limits: Limits {
                 memory_bytes: (options.sandbox_memory_mb * 1024 * 1024) as i64,

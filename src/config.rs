@@ -11,6 +11,8 @@ use indexmap::IndexMap;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::agents::Preset;
+
 /// errand: delegate GitHub requests to coding agents in sandboxed containers.
 #[derive(Debug, Parser)]
 #[command(name = "errand", version, about, long_about = None)]
@@ -193,6 +195,10 @@ pub struct WorkerOptions {
     /// How long a stopping worker waits for running jobs before handing them back.
     #[arg(long, env = "ERRAND_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+    /// A file of `NAME=VALUE` lines given to the agent step only (model API keys); the presets' key
+    /// variables set in errand's own environment are passed too.
+    #[arg(long, env = "ERRAND_AGENT_ENV_FILE")]
+    pub agent_env_file: Option<PathBuf>,
     /// The most attempts one request may run in parallel (`@agent ... --attempts N`).
     #[arg(long, env = "ERRAND_MAX_ATTEMPTS", default_value_t = 4)]
     pub max_attempts: u32,
@@ -245,16 +251,21 @@ pub struct RepoConfig {
     /// Time limit of the whole attempt, e.g. "30m".
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
-    #[serde(default)]
+    /// `agent = "codex"` (a preset), or an `[agent]` table.
+    #[serde(default, deserialize_with = "agent_field")]
     pub agent: AgentConfig,
     /// Checks run in order after the agent: name = command. Their results are the evidence.
     #[serde(default)]
     pub checks: IndexMap<String, String>,
     /// Also run the checks before the agent, so the evidence shows what changed. Default true.
     pub baseline_checks: Option<bool>,
-    /// `"none"` (default) or `"open"`: whether the sandbox may reach the network.
+    /// `"none"` (default), `"open"` or `"allowlist"`: whether the sandbox may reach the network.
     #[serde(default)]
     pub network: NetworkPolicy,
+    /// With `network = "allowlist"`, the only hosts the sandbox reaches (through errand's egress proxy):
+    /// `"api.openai.com"` (ports 443 and 80), `"host:port"`, `"*.example.com"`.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
     /// Prefix of errand's branches; default "errand/".
     pub branch_prefix: Option<String>,
     #[serde(default)]
@@ -292,6 +303,37 @@ impl RepoConfig {
 pub struct AgentConfig {
     /// A command line run with `sh -c` in /workspace (see the agent contract in the README).
     pub command: Option<String>,
+    /// A real agent CLI with its pinned headless command line: `codex`, `claude`, `aider`,
+    /// `opencode`, `goose`, `openhands` (see `agents::Preset`).
+    pub preset: Option<String>,
+    /// The model the preset asks for, when not the CLI's default.
+    pub model: Option<String>,
+}
+
+impl AgentConfig {
+    /// The preset, if one is named (names are checked when the file is parsed).
+    pub fn preset(&self) -> Option<Preset> {
+        self.preset.as_deref().and_then(Preset::from_name)
+    }
+}
+
+/// `agent = "codex"` is short for `[agent] preset = "codex"`. A table is read as `AgentConfig`
+/// itself, so its errors (an unknown field) keep their line.
+fn agent_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AgentConfig, D::Error> {
+    struct AgentVisitor;
+    impl<'de> serde::de::Visitor<'de> for AgentVisitor {
+        type Value = AgentConfig;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a preset name (`agent = \"codex\"`) or a table with `command`, `preset` and `model`")
+        }
+        fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<AgentConfig, E> {
+            Ok(AgentConfig { preset: Some(name.to_owned()), ..AgentConfig::default() })
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<AgentConfig, A::Error> {
+            AgentConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_any(AgentVisitor)
 }
 
 /// Whether the sandbox may reach the network.
@@ -301,6 +343,8 @@ pub enum NetworkPolicy {
     #[default]
     None,
     Open,
+    /// Only the hosts in `allow_hosts`, through an egress proxy.
+    Allowlist,
 }
 
 /// Limits that a repository may lower (never raise) below the worker's.
@@ -337,6 +381,30 @@ impl RepoConfig {
         })?;
         if let Some(name) = config.checks.iter().find(|(_, cmd)| cmd.trim().is_empty()).map(|(n, _)| n) {
             return Err(RepoConfigError { line: None, message: format!("check `{name}` has an empty command") });
+        }
+        if let Some(name) = config.agent.preset.as_deref().filter(|n| Preset::from_name(n).is_none()) {
+            let known: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+            let message = format!("agent preset `{name}` is unknown; the presets are {}", known.join(", "));
+            return Err(RepoConfigError { line: None, message });
+        }
+        if config.agent.preset.is_some() && config.agent.command.is_some() {
+            let message = "`[agent]` has both `preset` and `command`: keep one".to_owned();
+            return Err(RepoConfigError { line: None, message });
+        }
+        let hosts_error = match (config.network, config.allow_hosts.is_empty()) {
+            (NetworkPolicy::Allowlist, true) => Some(
+                "`network = \"allowlist\"` needs `allow_hosts`, the hosts the sandbox may reach: \
+                 `allow_hosts = [\"api.openai.com\"]`"
+                    .to_owned(),
+            ),
+            (NetworkPolicy::None | NetworkPolicy::Open, false) => Some(
+                "`allow_hosts` only applies with `network = \"allowlist\"`: add that, or remove `allow_hosts`"
+                    .to_owned(),
+            ),
+            _ => crate::sandbox::Allowlist::parse(&config.allow_hosts).err().map(|e| format!("allow_hosts: {e}")),
+        };
+        if let Some(message) = hosts_error {
+            return Err(RepoConfigError { line: None, message });
         }
         Ok(config)
     }
@@ -415,10 +483,44 @@ lint = "make lint"
     }
 
     #[test]
+    fn an_agent_is_a_preset_name_or_a_table() {
+        let short = RepoConfig::parse("agent = \"codex\"\n").unwrap();
+        assert_eq!(short.agent.preset(), Some(Preset::Codex));
+        let table = RepoConfig::parse("[agent]\npreset = \"claude\"\nmodel = \"opus\"\n").unwrap();
+        assert_eq!((table.agent.preset(), table.agent.model.as_deref()), (Some(Preset::Claude), Some("opus")));
+        let custom = RepoConfig::parse("[agent]\ncommand = \"my-agent\"\n").unwrap();
+        assert_eq!((custom.agent.preset(), custom.agent.command.as_deref()), (None, Some("my-agent")));
+        let unknown = RepoConfig::parse("agent = \"gpt-engineer\"\n").unwrap_err();
+        assert!(
+            unknown.message.contains("agent preset `gpt-engineer` is unknown; the presets are codex, claude"),
+            "{unknown}"
+        );
+        let number = RepoConfig::parse("agent = 3\n").unwrap_err();
+        assert!(number.message.contains("a preset name (`agent = \"codex\"`) or a table"), "{number}");
+        assert!(RepoConfig::parse("[agent]\npreset = \"codex\"\ncommand = \"x\"\n").is_err());
+    }
+
+    #[test]
     fn an_unknown_field_is_named_with_its_line() {
         let err = RepoConfig::parse("image = \"x\"\n\n[agent]\ncomand = \"x\"\n").unwrap_err();
         assert_eq!(err.line, Some(4));
         assert!(err.message.contains("unknown field `comand`"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_allowlist_names_its_hosts_and_hosts_need_an_allowlist() {
+        let config = RepoConfig::parse("network = \"allowlist\"\nallow_hosts = [\"api.openai.com\"]\n").unwrap();
+        assert_eq!(config.network, NetworkPolicy::Allowlist);
+        assert_eq!(config.allow_hosts, ["api.openai.com"]);
+        for (text, field) in [
+            ("network = \"allowlist\"\n", "`allow_hosts`"),
+            ("allow_hosts = [\"api.openai.com\"]\n", "`network = \"allowlist\"`"),
+            ("network = \"open\"\nallow_hosts = [\"api.openai.com\"]\n", "`network = \"allowlist\"`"),
+            ("network = \"allowlist\"\nallow_hosts = [\"https://api.openai.com\"]\n", "allow_hosts: `https://"),
+        ] {
+            let err = RepoConfig::parse(text).unwrap_err();
+            assert!(err.message.contains(field), "{text}: {err}");
+        }
     }
 
     #[test]

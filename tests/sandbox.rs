@@ -17,7 +17,7 @@ use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use docker_support::{TEST_IMAGE, containers_of_job, docker, sandbox_with_test_image};
 use errand::job::JobId;
-use errand::sandbox::{Limits, Sandbox, SandboxError, StepOutput, StepSpec};
+use errand::sandbox::{Limits, NetworkAccess, Sandbox, SandboxError, StepOutput, StepSpec};
 use tempfile::TempDir;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -75,7 +75,7 @@ fn step(job: &JobId, dirs: &Dirs, script: &str) -> StepSpec {
             ("HOME".into(), "/tmp".into()),
         ],
         user: format!("{SANDBOX_UID}:{SANDBOX_UID}"),
-        network: false,
+        network: NetworkAccess::None,
         limits: limits(),
         timeout: Duration::from_secs(60),
     }
@@ -191,7 +191,7 @@ async fn the_step_runs_as_the_given_uid_without_capabilities_or_network() {
 async fn a_step_that_asks_for_network_gets_an_interface_besides_loopback() {
     let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
     let (job, dirs) = (JobId::generate(), Dirs::new());
-    let spec = StepSpec { network: true, ..step(&job, &dirs, "tail -n +3 /proc/net/dev | cut -d: -f1") };
+    let spec = StepSpec { network: NetworkAccess::Open, ..step(&job, &dirs, "tail -n +3 /proc/net/dev | cut -d: -f1") };
 
     let output = run(&sandbox, &spec).await;
 

@@ -7,6 +7,8 @@ set -eu
 
 TAG="${ERRAND_SANDBOX_TEST_IMAGE:-errand-sandbox-test:latest}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
+# The recorded agent event streams the stand-ins print live with the tests that read them.
+AGENT_DATA="$HERE/../../tests/data/agents"
 
 BUSYBOX="$(command -v busybox || true)"
 if [ -z "$BUSYBOX" ]; then
@@ -28,6 +30,11 @@ trap 'rm -rf "$CONTEXT" || true' EXIT
 cp "$HERE/Dockerfile" "$CONTEXT/Dockerfile"
 cp -L "$BUSYBOX" "$CONTEXT/busybox"
 chmod 0755 "$CONTEXT/busybox"
+mkdir "$CONTEXT/standins" "$CONTEXT/agents"
+cp "$HERE/standins/codex" "$HERE/standins/claude" "$CONTEXT/standins/"
+chmod 0755 "$CONTEXT/standins/codex" "$CONTEXT/standins/claude"
+cp "$AGENT_DATA/codex.jsonl" "$AGENT_DATA/claude.stream.jsonl" "$CONTEXT/agents/"
+chmod 0644 "$CONTEXT/agents/codex.jsonl" "$CONTEXT/agents/claude.stream.jsonl"
 
 # The classic builder: it works with old engines (20.10) and machines without buildx, and the
 # image has nothing that would benefit from BuildKit.

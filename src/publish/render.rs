@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::redact::Redactor;
+use crate::agents::{self, AgentTranscript};
 use crate::job::{Job, JobId, PullRequestRef};
 use crate::rollout::ranking::Score;
 use crate::rollout::{AgentEnd, CheckResult, Outcome, summary_title};
@@ -376,6 +377,9 @@ impl Renderer {
                 commands.join(", ")
             );
         }
+        if let Some(transcript) = outcome.transcript.as_ref().filter(|t| !t.commands.is_empty()) {
+            out.push_str(&self.agent_runs(transcript));
+        }
         out.push_str(
             "errand ran these checks in the sandbox after the agent stopped:\n\n| | check | command | exit code | duration | before the agent |\n|---|---|---|---|---|---|\n",
         );
@@ -396,6 +400,26 @@ impl Renderer {
             );
         }
         out.push('\n');
+        if let Some(transcript) = &outcome.transcript {
+            for check in &outcome.checks {
+                let Some(run) = transcript.last_run(&check.command) else { continue };
+                let theirs = run.exit_code.map_or_else(|| "no exit code".to_owned(), |c| format!("exit {c}"));
+                if agents::contradiction(run, &check.command, check.report.exit_code) {
+                    let _ = writeln!(
+                        out,
+                        "⚠️ **Contradicted**: the agent's own last run of `{}` ended with {theirs}, but errand's re-run ended with exit {}. errand's re-run is the evidence.\n",
+                        check.command.replace('`', "'"),
+                        check.report.exit_code
+                    );
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "The agent's own last run of `{}` ({theirs}) agrees with errand's re-run.\n",
+                        check.command.replace('`', "'")
+                    );
+                }
+            }
+        }
         for check in &outcome.checks {
             let _ = write!(
                 out,
@@ -405,6 +429,32 @@ impl Renderer {
                 self.code_block(&check.report.output_tail)
             );
         }
+        out
+    }
+
+    /// The commands the agent says it ran (from its CLI's event stream), with their exit codes and
+    /// a few lines of output: cited, not trusted; errand's own re-run follows.
+    fn agent_runs(&self, transcript: &AgentTranscript) -> String {
+        const SHOWN: usize = 15;
+        let commands = &transcript.commands;
+        let skipped = commands.len().saturating_sub(SHOWN);
+        let mut out = String::from("**The agent's own runs**, as its event stream reports them");
+        if skipped > 0 {
+            let _ = write!(out, " (the last {SHOWN} of {})", commands.len());
+        }
+        out.push_str(":\n\n| exit code | command | last lines of output |\n|---|---|---|\n");
+        for command in &commands[skipped..] {
+            let exit = command.exit_code.map_or_else(|| "?".to_owned(), |c| c.to_string());
+            let output = self
+                .redactor
+                .redact(&command.output.join(" ⏎ "))
+                .replace('|', "\\|")
+                .replace('`', "'")
+                .replace('<', "&lt;");
+            let script = self.redactor.redact(&command.script()).replace('|', "\\|").replace('`', "'");
+            let _ = writeln!(out, "| {exit} | `{script}` | {output} |");
+        }
+        out.push('\n');
         out
     }
 
@@ -515,6 +565,7 @@ mod tests {
             diffstat: " calc.sh | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n".into(),
             mirror: MirrorState::Fetched,
             detected_from: None,
+            transcript: None,
             duration: Duration::from_secs(14),
             workspace: None,
         }
@@ -564,6 +615,25 @@ mod tests {
         ];
         let all: Vec<String> = states.iter().map(|p| r.tracking_comment(&job(), p)).collect();
         insta::assert_snapshot!(all.join("\n\n----\n\n"));
+    }
+
+    #[test]
+    fn an_agent_run_that_errands_re_run_contradicts_is_shown_as_such() {
+        let mut claimed = outcome(step(1, 35, "FAIL: add 2 3 = -1, want 5"));
+        claimed.transcript = Some(AgentTranscript {
+            commands: vec![agents::AgentCommand {
+                command: "sh test.sh".into(),
+                exit_code: Some(0),
+                output: vec!["ok: add 2 3 = 5".into()],
+            }],
+            final_message: None,
+        });
+        let section = renderer().testing_section(&claimed);
+        assert!(section.contains("| 0 | `sh test.sh` | ok: add 2 3 = 5 |"), "{section}");
+        assert!(
+            section.contains("⚠️ **Contradicted**: the agent's own last run of `sh test.sh` ended with exit 0, but errand's re-run ended with exit 1."),
+            "{section}"
+        );
     }
 
     #[test]

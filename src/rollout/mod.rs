@@ -9,7 +9,7 @@ mod workspace;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -17,10 +17,11 @@ pub use self::checkouts::{CheckoutPool, CheckoutState};
 pub use self::outcome::{AgentEnd, CheckResult, Outcome, StepReport, skipped_for_time};
 use self::workspace::Workspace;
 pub use self::workspace::hand_to_sandbox;
+use crate::agents;
 use crate::config::{NetworkPolicy, RepoConfig, Resources};
 use crate::forge::git::MirrorCache;
 use crate::job::Job;
-use crate::sandbox::{Limits, Sandbox, SandboxError, StepSpec};
+use crate::sandbox::{Limits, NetworkAccess, Sandbox, SandboxError, StepSpec};
 
 /// Where the task and the summary live inside the sandbox (a bind mount beside /workspace, so
 /// they never show up in the diff).
@@ -33,6 +34,9 @@ pub struct RolloutSettings {
     pub data_dir: PathBuf,
     pub default_image: String,
     pub default_agent_command: Option<String>,
+    /// Variables passed to the agent step only (model API keys), from `ERRAND_AGENT_ENV_FILE`
+    /// and the preset key variables set in the worker's environment.
+    pub agent_env: Vec<(String, SecretString)>,
     /// The numeric uid (and gid) the sandbox runs as; never 0.
     pub sandbox_uid: u32,
     pub limits: Limits,
@@ -100,15 +104,32 @@ impl Rollout {
         let timeout = plan.config.timeout.unwrap_or(self.settings.default_timeout);
         let deadline = started + timeout;
         let image = plan.config.image.clone().unwrap_or_else(|| self.settings.default_image.clone());
-        let agent_command =
-            plan.config.agent.command.clone().or_else(|| self.settings.default_agent_command.clone()).ok_or_else(
-                || {
-                    RolloutError::Abort(
-                        "no agent is configured: add an `[agent]` section with `command = \"...\"` to `.errand.toml`"
-                            .into(),
-                    )
-                },
-            )?;
+        let agent = &plan.config.agent;
+        let preset = agent.preset();
+        let agent_command = agent
+            .command
+            .clone()
+            .or_else(|| preset.map(|p| p.command_line(agent.model.as_deref())))
+            .or_else(|| self.settings.default_agent_command.clone())
+            .ok_or_else(|| {
+                RolloutError::Abort(
+                    "no agent is configured: add `agent = \"codex\"` (or another preset), or an `[agent]` section with `command = \"...\"`, to `.errand.toml`"
+                        .into(),
+                )
+            })?;
+        // The agent step alone gets the model credentials the worker holds (never the checks).
+        let mut agent_env: Vec<(String, String)> = self
+            .settings
+            .agent_env
+            .iter()
+            .map(|(name, value)| (name.clone(), value.expose_secret().to_owned()))
+            .collect();
+        if let (Some(preset), Some(model), Some(var)) =
+            (preset, agent.model.as_deref(), preset.and_then(|p| p.model_env()))
+        {
+            let _ = preset;
+            agent_env.push((var.to_owned(), model.to_owned()));
+        }
         if !self.sandbox.image_exists(&image).await.map_err(RolloutError::Transient)? {
             return Err(RolloutError::Abort(format!(
                 "the sandbox image `{image}` is not on this worker: build or pull it there, or name another `image` in `.errand.toml`"
@@ -130,7 +151,22 @@ impl Rollout {
         workspace.write_task(plan.job, plan.context).await.map_err(RolloutError::Transient)?;
         workspace.hand_to_sandbox().await.map_err(RolloutError::Transient)?;
 
-        let steps = Steps { rollout: self, plan, workspace: &workspace, image: &image, deadline, cancel };
+        // One egress proxy for all steps of the attempt; it stops when `_egress` is dropped, as this returns.
+        let (network, _egress) = match plan.config.network {
+            NetworkPolicy::None => (NetworkAccess::None, None),
+            NetworkPolicy::Open => (NetworkAccess::Open, None),
+            NetworkPolicy::Allowlist => {
+                // A worker that cannot open the proxy is misconfigured (see the README): say so
+                // rather than retry.
+                let lease = self.sandbox.open_egress(&plan.job.id, &plan.config.allow_hosts).await.map_err(|e| {
+                    RolloutError::Abort(format!(
+                        "the worker could not open the egress proxy for `network = \"allowlist\"`: {e:#}"
+                    ))
+                })?;
+                (lease.access(), Some(lease))
+            }
+        };
+        let steps = Steps { rollout: self, plan, workspace: &workspace, image: &image, network, deadline, cancel };
         let mut setup = Vec::new();
         for (i, command) in plan.config.setup.iter().enumerate() {
             let report = steps.run(&format!("setup-{}", i + 1), command).await?;
@@ -151,9 +187,18 @@ impl Rollout {
             }
         }
 
-        let agent = steps.run("agent", &agent_command).await?;
+        let agent = steps.run_with("agent", &agent_command, &agent_env).await?;
         let agent_end = AgentEnd::of(&agent);
+        // A preset with an event stream leaves the commands it ran, to cite as evidence.
+        let transcript = match preset.and_then(|p| p.event_format()) {
+            Some(format) => agents::read_transcript(workspace.errand_dir(), format).await,
+            None => None,
+        };
         let summary = workspace.read_summary().await;
+        let summary = match preset {
+            Some(preset) => preset.summary(summary, transcript.as_ref()),
+            None => summary,
+        };
 
         let mut checks = Vec::new();
         if agent_end == AgentEnd::Finished {
@@ -188,6 +233,7 @@ impl Rollout {
             mirror: mirror_state,
             duration: started.elapsed(),
             detected_from: plan.config.detected_from.clone(),
+            transcript,
             workspace: Some(workspace),
         })
     }
@@ -199,12 +245,23 @@ struct Steps<'a> {
     plan: &'a Plan<'a>,
     workspace: &'a Workspace,
     image: &'a str,
+    network: NetworkAccess,
     deadline: Instant,
     cancel: &'a CancellationToken,
 }
 
 impl Steps<'_> {
     async fn run(&self, step: &str, script: &str) -> Result<StepReport, RolloutError> {
+        self.run_with(step, script, &[]).await
+    }
+
+    /// Runs a step with more environment variables than every step gets.
+    async fn run_with(
+        &self,
+        step: &str,
+        script: &str,
+        extra_env: &[(String, String)],
+    ) -> Result<StepReport, RolloutError> {
         // Attempts of one job run side by side: their containers are told apart by the step.
         let step = &match self.plan.attempt {
             Some(attempt) => format!("a{attempt}-{step}"),
@@ -231,9 +288,17 @@ impl Steps<'_> {
                 ("ERRAND_REPO".into(), self.plan.job.repo.to_string()),
                 ("ERRAND_ATTEMPT".into(), self.plan.attempt.unwrap_or(1).to_string()),
                 ("HOME".into(), "/tmp".into()),
-            ],
+                // `.git` stays the worker's (the sandbox user owns the files): without this, git
+                // inside the sandbox refuses the repository as "dubious ownership".
+                ("GIT_CONFIG_COUNT".into(), "1".into()),
+                ("GIT_CONFIG_KEY_0".into(), "safe.directory".into()),
+                ("GIT_CONFIG_VALUE_0".into(), "/workspace".into()),
+            ]
+            .into_iter()
+            .chain(extra_env.iter().cloned())
+            .collect(),
             user: format!("{0}:{0}", settings.sandbox_uid),
-            network: self.plan.config.network == NetworkPolicy::Open,
+            network: self.network.clone(),
             limits,
             timeout: remaining,
         };

@@ -7,6 +7,7 @@ use super::workspace::Workspace;
 use crate::forge::git::MirrorState;
 
 /// One sandbox step as it ran: the sandbox's own account of it.
+use crate::agents::AgentTranscript;
 pub use crate::sandbox::StepOutput as StepReport;
 
 /// A step that never started because the attempt's time had run out.
@@ -90,6 +91,8 @@ pub struct Outcome {
     pub duration: Duration,
     /// Set when the checks were detected (no `.errand.toml`): the file they were detected from.
     pub detected_from: Option<String>,
+    /// What a preset agent's event stream says it ran.
+    pub transcript: Option<AgentTranscript>,
     /// The workspace holding the commit, removed when the outcome is dropped.
     pub(crate) workspace: Option<Workspace>,
 }
@@ -114,6 +117,7 @@ impl Outcome {
             mirror,
             duration,
             detected_from: None,
+            transcript: None,
             workspace: None,
         }
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType};
 
-use super::{Limits, SandboxError, StepSpec};
+use super::{Limits, NetworkAccess, SandboxError, StepSpec};
 
 /// Every container errand starts carries this label, so leftovers can be found and removed.
 pub const LABEL_MANAGED: &str = "errand.managed";
@@ -25,6 +25,12 @@ const TMP_SIZE: &str = "512m";
 /// at `LOG_MAX_SIZE` with one older file kept always leaves the last lines readable.
 const LOG_MAX_SIZE: &str = "8m";
 const LOG_MAX_FILES: &str = "2";
+
+/// The variables that point HTTP clients at a proxy; programs read either case (curl only the lowercase
+/// `http_proxy`, since `HTTP_PROXY` can be set by a CGI request header).
+const PROXY_VARIABLES: [&str; 5] = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"];
+/// What a proxied step reaches without the proxy: itself.
+const NO_PROXY: &str = "localhost,127.0.0.1";
 
 /// A container name Docker accepts: `errand-<job>-<step>-<random>`, the step reduced to
 /// `[a-z0-9-]` and cut short so names stay readable in `docker ps`.
@@ -67,20 +73,41 @@ pub fn validate(spec: &StepSpec) -> Result<(), SandboxError> {
     if let Some((key, _)) = spec.env.iter().find(|(key, _)| key.is_empty() || key.contains('=')) {
         return invalid(format!("`{key}` is not an environment variable name"));
     }
+    if let NetworkAccess::Proxied { network, proxy_url } = &spec.network
+        && (network.is_empty() || !proxy_url.starts_with("http://"))
+    {
+        return invalid("a proxied step needs a network and an http:// proxy URL".to_owned());
+    }
     Ok(())
 }
 
 /// The container for one step: `sh -c <script>` in `/workspace` as a non-root user, with no
 /// capabilities, no privilege escalation, memory, CPU and process limits, no network unless
 /// asked, and exactly the environment the spec gives (the image's own `ENV`, such as `PATH`,
-/// still applies; Docker adds `HOSTNAME`).
+/// still applies; Docker adds `HOSTNAME`), plus the proxy variables of a proxied step.
 pub fn container_body(spec: &StepSpec) -> ContainerCreateBody {
     let labels = HashMap::from([
         (LABEL_MANAGED.to_owned(), "1".to_owned()),
         (LABEL_JOB.to_owned(), spec.job.to_string()),
         (LABEL_STEP.to_owned(), spec.step.clone()),
     ]);
-    let env = spec.env.iter().map(|(key, value)| format!("{key}={value}")).collect();
+    let mut env: Vec<String> = spec.env.iter().map(|(key, value)| format!("{key}={value}")).collect();
+    let network_mode = match &spec.network {
+        NetworkAccess::None => Some("none".to_owned()),
+        // The engine's default bridge.
+        NetworkAccess::Open => None,
+        NetworkAccess::Proxied { network, proxy_url } => {
+            // The proxy's settings win over variables of the same name in the spec.
+            let ours = |entry: &String| {
+                let key = entry.split('=').next().unwrap_or_default();
+                PROXY_VARIABLES.contains(&key) || key.eq_ignore_ascii_case("no_proxy")
+            };
+            env.retain(|entry| !ours(entry));
+            env.extend(PROXY_VARIABLES.iter().map(|key| format!("{key}={proxy_url}")));
+            env.extend(["NO_PROXY", "no_proxy"].map(|key| format!("{key}={NO_PROXY}")));
+            Some(network.clone())
+        }
+    };
     let bind = |source: &std::path::Path, target: &str| Mount {
         target: Some(target.to_owned()),
         source: Some(source.to_string_lossy().into_owned()),
@@ -96,7 +123,7 @@ pub fn container_body(spec: &StepSpec) -> ContainerCreateBody {
         memory_swap: Some(spec.limits.memory_bytes),
         nano_cpus: Some(spec.limits.nano_cpus),
         pids_limit: Some(spec.limits.pids),
-        network_mode: (!spec.network).then(|| "none".to_owned()),
+        network_mode,
         cap_drop: Some(vec!["ALL".to_owned()]),
         security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
         privileged: Some(false),
@@ -122,7 +149,7 @@ pub fn container_body(spec: &StepSpec) -> ContainerCreateBody {
         working_dir: Some(WORKSPACE_DIR.to_owned()),
         env: Some(env),
         labels: Some(labels),
-        network_disabled: Some(!spec.network),
+        network_disabled: Some(spec.network == NetworkAccess::None),
         attach_stdin: Some(false),
         open_stdin: Some(false),
         tty: Some(false),
@@ -149,7 +176,7 @@ mod tests {
             errand_dir: dir,
             env: vec![("HOME".into(), "/tmp".into())],
             user: "10001:10001".into(),
-            network: false,
+            network: NetworkAccess::None,
             limits: Limits { memory_bytes: 1 << 28, nano_cpus: 1_000_000_000, pids: 128 },
             timeout: Duration::from_secs(60),
         }
@@ -193,7 +220,40 @@ mod tests {
         let labels = body.labels.expect("labels");
         assert_eq!(labels.get("errand.managed").map(String::as_str), Some("1"));
         assert_eq!(labels.get("errand.job").map(String::as_str), Some("0190abcdef"));
-        let open = container_body(&StepSpec { network: true, ..spec() });
+        assert_eq!(body.network_disabled, Some(true));
+        let open = container_body(&StepSpec { network: NetworkAccess::Open, ..spec() });
         assert_eq!(open.host_config.expect("a host config").network_mode, None);
+        assert_eq!(open.network_disabled, Some(false));
+    }
+
+    #[test]
+    fn a_proxied_step_joins_the_internal_network_with_the_proxy_in_its_environment() {
+        let proxy_url = "http://errand:t0ken@172.20.0.1:40000";
+        let network = NetworkAccess::Proxied { network: "errand-egress".into(), proxy_url: proxy_url.into() };
+        let env = vec![("HOME".into(), "/tmp".into()), ("https_proxy".into(), "http://elsewhere:1".into())];
+        let body = container_body(&StepSpec { network, env, ..spec() });
+
+        let host = body.host_config.expect("a host config");
+        assert_eq!(host.network_mode.as_deref(), Some("errand-egress"));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+        assert_eq!(body.network_disabled, Some(false));
+        let mut env = body.env.expect("an environment");
+        env.sort();
+        let mut expected: Vec<String> = ["ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY", "http_proxy", "https_proxy"]
+            .iter()
+            .map(|key| format!("{key}={proxy_url}"))
+            .chain(["HOME=/tmp".into(), "NO_PROXY=localhost,127.0.0.1".into(), "no_proxy=localhost,127.0.0.1".into()])
+            .collect();
+        expected.sort();
+        assert_eq!(env, expected);
+    }
+
+    #[test]
+    fn a_proxied_step_without_a_network_or_proxy_is_refused() {
+        for (network, proxy_url) in [("", "http://172.20.0.1:1"), ("errand-egress", "socks5://172.20.0.1:1")] {
+            let network = NetworkAccess::Proxied { network: network.into(), proxy_url: proxy_url.into() };
+            let result = validate(&StepSpec { network, ..spec() });
+            assert!(matches!(result, Err(SandboxError::InvalidStep { .. })), "{proxy_url} was accepted");
+        }
     }
 }

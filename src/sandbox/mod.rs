@@ -1,5 +1,8 @@
 //! Docker sandboxes: each step of a rollout runs in a fresh container with limits, no network and no credentials.
 //!
+//! No network means none at all, unless the repository asks for the open network or for an allowlist; an
+//! allowlisted step reaches its hosts only through an egress proxy in the worker ([`Sandbox::open_egress`]).
+//!
 //! One step is one container running `sh -c <script>`; the steps of an attempt share the host
 //! workspace bind-mounted at `/workspace` (and errand's task and summary files at `/errand`).
 //! Containers are removed when the step ends, however it ends: a guard removes them even when
@@ -7,6 +10,7 @@
 //! crashed worker left behind by their `errand.*` labels.
 
 mod container;
+mod egress;
 mod tail;
 
 use std::collections::HashMap;
@@ -24,6 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use self::container::{ERRAND_DIR, LABEL_JOB, LABEL_MANAGED, LABEL_STEP, WORKSPACE_DIR};
+pub use self::egress::{Allowlist, EGRESS_NETWORK, EgressLease};
 use self::tail::OutputTail;
 pub use self::tail::{TAIL_BYTES, TAIL_LINES};
 use crate::job::JobId;
@@ -40,6 +45,23 @@ pub struct Limits {
     pub nano_cpus: i64,
     /// How many processes and threads may exist at once.
     pub pids: i64,
+}
+
+/// What a step's container may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkAccess {
+    /// Nothing but its own loopback (`network_mode: none`).
+    None,
+    /// The engine's default bridge, and through it whatever the worker host reaches.
+    Open,
+    /// An internal network with no way out but the egress proxy at `proxy_url`, which lets through only the
+    /// hosts of its [`EgressLease`]. The step gets the proxy in `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY`
+    /// (and their lowercase forms).
+    Proxied {
+        /// The internal network's id or name.
+        network: String,
+        proxy_url: String,
+    },
 }
 
 /// One step: what to run, where, as whom and within which limits.
@@ -59,8 +81,7 @@ pub struct StepSpec {
     pub env: Vec<(String, String)>,
     /// Numeric `uid:gid`, never root.
     pub user: String,
-    /// False gives the container no network at all (`network_mode: none`).
-    pub network: bool,
+    pub network: NetworkAccess,
     pub limits: Limits,
     pub timeout: Duration,
 }
@@ -105,6 +126,8 @@ impl SandboxError {
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     docker: Docker,
+    /// The internal network of allowlisted steps; [`EGRESS_NETWORK`] but in tests.
+    egress_network: String,
 }
 
 impl Sandbox {
@@ -120,7 +143,20 @@ impl Sandbox {
             .with_context(|| {
                 format!("the Docker engine at {host} is not reachable: start it, or point DOCKER_HOST at it")
             })?;
-        Ok(Self { docker })
+        Ok(Self { docker, egress_network: EGRESS_NETWORK.to_owned() })
+    }
+
+    /// Puts allowlisted steps on the internal network `name` instead of [`EGRESS_NETWORK`], so that tests
+    /// can have networks of their own and remove them.
+    pub fn with_egress_network(self, name: impl Into<String>) -> Self {
+        Self { egress_network: name.into(), ..self }
+    }
+
+    /// Opens an egress proxy for one attempt of `job` that lets through exactly `hosts` (entries as in
+    /// `allow_hosts`, see [`Allowlist`]); its steps use it through [`EgressLease::access`]. Creates the
+    /// internal network when it is missing. The proxy stops when the lease is dropped.
+    pub async fn open_egress(&self, job: &JobId, hosts: &[String]) -> anyhow::Result<EgressLease> {
+        egress::open(&self.docker, &self.egress_network, job, hosts).await
     }
 
     /// Whether `image` is on this worker.

@@ -333,7 +333,7 @@ impl JobRun<'_> {
         self.show(gh, &Progress::Running { step: format!("running the checks on attempt {attempt}") }).await?;
         // The attempt's change is already made: the checks run on it, and no agent runs.
         let checks_only = RepoConfig {
-            agent: AgentConfig { command: Some("true".into()) },
+            agent: AgentConfig { command: Some("true".into()), ..AgentConfig::default() },
             baseline_checks: Some(false),
             ..config.clone()
         };

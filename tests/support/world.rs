@@ -76,6 +76,22 @@ impl World {
     }
 
     pub async fn start_on(queue: Queue, errand_toml: &str, auth: Auth) -> World {
+        Self::start_with(queue, errand_toml, auth, None).await
+    }
+
+    /// A world whose worker gives the agent the variables in `agent_env_file` (`NAME=VALUE`).
+    pub async fn start_with_agent_env(errand_toml: &str, agent_env_file: std::path::PathBuf) -> World {
+        let queue =
+            Queue::Memory(MemoryQueue::new(QueueSettings { lease: Duration::from_secs(60), max_deliveries: 3 }));
+        Self::start_with(queue, errand_toml, Auth::Token, Some(agent_env_file)).await
+    }
+
+    async fn start_with(
+        queue: Queue,
+        errand_toml: &str,
+        auth: Auth,
+        agent_env_file: Option<std::path::PathBuf>,
+    ) -> World {
         let _ = rustls::crypto::ring::default_provider().install_default();
         sandbox_with_test_image().await;
         let github = FakeGithub::start().await;
@@ -103,6 +119,7 @@ impl World {
             retry_delay: Duration::from_millis(10),
             shutdown_grace: Duration::from_secs(5),
             max_attempts: 4,
+            agent_env_file,
         };
         let (client_auth, bot_login) = match auth {
             Auth::Token => (GithubAuth::Token(SecretString::from(GITHUB_TOKEN)), TOKEN_BOT_LOGIN),
