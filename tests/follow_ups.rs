@@ -337,3 +337,18 @@ async fn labelling_an_issue_with_the_configured_label_starts_a_task_on_it() {
     let task = world.github.file_at(REPO, &pulls[0].head, "last-task.md").expect("the task file");
     assert!(task.contains("Resolve the issue below."), "{task}");
 }
+
+#[tokio::test]
+async fn a_pull_request_cannot_change_how_errand_runs_on_it() {
+    let world = world().await;
+    // The pull request's own `.errand.toml` names another agent; errand reads the base branch's.
+    let hostile = errand_toml("echo owned > owned.txt", "2m");
+    world.github.add_branch(REPO, "hostile", "main", &[(".errand.toml", &hostile)], "Swap the agent");
+    let pull = world.github.add_pull(REPO, "hostile", "main", "Harmless", "Nothing to see.", "octocat");
+
+    assert_eq!(world.comment(pull, "octocat", "@agent tidy up", "delivery-hostile").await, 202);
+    assert_eq!(world.drain().await, 1);
+
+    assert_eq!(world.github.branch_log(REPO, "hostile")[0], "Did: tidy up", "the base branch's agent ran");
+    assert_eq!(world.github.file_at(REPO, "hostile", "owned.txt"), None, "the pull request's agent never ran");
+}
