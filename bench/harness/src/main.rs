@@ -18,7 +18,7 @@ use errand::forge::git::{CommitAuthor, Git, MirrorCache};
 use errand::job::{Job, JobId, JobKind, JobStatus, ReplyTarget, RepoName, Source, Task};
 use errand::queue::{QueueSettings, RedisQueue};
 use errand::rollout::{CheckoutPool, hand_to_sandbox};
-use errand::sandbox::{Limits, Sandbox, StepSpec};
+use errand::sandbox::{Limits, NetworkAccess, Sandbox, StepSpec};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -60,8 +60,10 @@ fn noop_job(n: usize) -> Result<Job> {
             body: String::new(),
             url: String::new(),
         },
-        reply: ReplyTarget::GithubIssue { issue: 1, comment_id: n as u64 },
+        reply: ReplyTarget::GithubIssue { issue: 1, comment_id: Some(n as u64) },
         kind: JobKind::Task,
+        follow_up: None,
+        attempts: None,
     })
 }
 
@@ -190,7 +192,7 @@ impl Rig {
                 ("HOME".into(), "/tmp".into()),
             ],
             user: format!("{0}:{0}", self.uid),
-            network: false,
+            network: NetworkAccess::None,
             limits: Limits { memory_bytes: 4096 << 20, nano_cpus: 2_000_000_000, pids: 512 },
             timeout: Duration::from_secs(120),
         };
