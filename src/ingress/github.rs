@@ -269,23 +269,43 @@ fn comment_action(event: &'static str, action: Option<String>) -> Result<Result<
     }
 }
 
-fn parse_issue_comment(payload: IssueCommentPayload, context: &ParseContext<'_>) -> Result<GithubEvent, PayloadError> {
-    let missing = |field| PayloadError::Missing { event: ISSUE_COMMENT, field };
-    let edited = match comment_action(ISSUE_COMMENT, payload.action)? {
+/// What `issue_comment` and `pull_request_review_comment` deliveries share, read and checked.
+struct CommentRequest {
+    repo: RepoName,
+    login: String,
+    parsed: command::Parsed,
+    comment: CommentPayload,
+    comment_id: u64,
+    /// The issue or pull request the comment is on, and its number.
+    on: IssuePayload,
+    number: u64,
+    edited: bool,
+}
+
+/// Reads a comment delivery: `created` runs the comment's request, `edited` only one it added.
+/// `on` names the payload's issue or pull request field, for errors.
+fn read_comment_event(
+    event: &'static str,
+    on: [&'static str; 2],
+    payload: CommentEventPayload,
+    context: &ParseContext<'_>,
+) -> Result<Result<CommentRequest, IgnoreReason>, PayloadError> {
+    let missing = |field| PayloadError::Missing { event, field };
+    let edited = match comment_action(event, payload.action)? {
         Ok(edited) => edited,
-        Err(reason) => return Ok(GithubEvent::Ignored(reason)),
+        Err(reason) => return Ok(Err(reason)),
     };
     let comment = payload.comment.ok_or(missing("comment"))?;
     let comment_id = comment.id.ok_or(missing("comment.id"))?;
-    let issue = payload.issue.ok_or(missing("issue"))?;
-    let number = issue.number.ok_or(missing("issue.number"))?;
+    let issue = payload.issue.ok_or(missing(on[0]))?;
+    let number = issue.number.ok_or(missing(on[1]))?;
     let previous = payload.changes.as_ref().and_then(|c| c.body.as_ref()).and_then(|b| b.from.as_deref());
     if edited && previous.is_none() {
         // An edit of something else than the text (GitHub sends none today) adds no command.
-        return Ok(GithubEvent::Ignored(IgnoreReason::NoNewCommand));
+        return Ok(Err(IgnoreReason::NoNewCommand));
     }
     let asked = Asked {
-        event: ISSUE_COMMENT,
+        event,
         author: comment.user.as_ref(),
         body: comment.body.as_deref(),
         previous,
@@ -293,14 +313,24 @@ fn parse_issue_comment(payload: IssueCommentPayload, context: &ParseContext<'_>)
     };
     let (repo, login, parsed) = match read_request(&asked, context)? {
         Ok(request) => request,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    Ok(Ok(CommentRequest { repo, login, parsed, comment, comment_id, on: issue, number, edited }))
+}
+
+fn parse_issue_comment(payload: CommentEventPayload, context: &ParseContext<'_>) -> Result<GithubEvent, PayloadError> {
+    let installation_id = payload.installation.as_ref().and_then(|i| i.id);
+    let request = match read_comment_event(ISSUE_COMMENT, ["issue", "issue.number"], payload, context)? {
+        Ok(request) => request,
         Err(reason) => return Ok(GithubEvent::Ignored(reason)),
     };
+    let CommentRequest { repo, login, parsed, comment, comment_id, on: issue, number, .. } = request;
     let on_pull_request = issue.pull_request.is_some();
     Ok(GithubEvent::Trigger(Box::new(Trigger {
         repo,
         source: if on_pull_request { Source::GithubPullRequestComment } else { Source::GithubIssueComment },
         requested_by: login,
-        installation_id: payload.installation.and_then(|i| i.id),
+        installation_id,
         issue: number,
         on_pull_request,
         reply: ReplyTarget::GithubIssue { issue: number, comment_id: Some(comment_id) },
@@ -313,41 +343,20 @@ fn parse_issue_comment(payload: IssueCommentPayload, context: &ParseContext<'_>)
     })))
 }
 
-fn parse_review_comment(
-    payload: ReviewCommentPayload,
-    context: &ParseContext<'_>,
-) -> Result<GithubEvent, PayloadError> {
-    let missing = |field| PayloadError::Missing { event: REVIEW_COMMENT, field };
-    let edited = match comment_action(REVIEW_COMMENT, payload.action)? {
-        Ok(edited) => edited,
-        Err(reason) => return Ok(GithubEvent::Ignored(reason)),
-    };
-    let comment = payload.comment.ok_or(missing("comment"))?;
-    let comment_id = comment.id.ok_or(missing("comment.id"))?;
-    let pull = payload.pull_request.ok_or(missing("pull_request"))?;
-    let number = pull.number.ok_or(missing("pull_request.number"))?;
-    let previous = payload.changes.as_ref().and_then(|c| c.body.as_ref()).and_then(|b| b.from.as_deref());
-    if edited && previous.is_none() {
-        return Ok(GithubEvent::Ignored(IgnoreReason::NoNewCommand));
-    }
-    let asked = Asked {
-        event: REVIEW_COMMENT,
-        author: comment.user.as_ref(),
-        body: comment.body.as_deref(),
-        previous,
-        repository: payload.repository.as_ref(),
-    };
-    let (repo, login, parsed) = match read_request(&asked, context)? {
+fn parse_review_comment(payload: CommentEventPayload, context: &ParseContext<'_>) -> Result<GithubEvent, PayloadError> {
+    let installation_id = payload.installation.as_ref().and_then(|i| i.id);
+    let request = match read_comment_event(REVIEW_COMMENT, ["pull_request", "pull_request.number"], payload, context)? {
         Ok(request) => request,
         Err(reason) => return Ok(GithubEvent::Ignored(reason)),
     };
+    let CommentRequest { repo, login, parsed, comment, comment_id, on: pull, number, edited } = request;
     let review_id = comment.pull_request_review_id;
     Ok(GithubEvent::Trigger(Box::new(Trigger {
         dedup_key: review_key(&repo, review_id, edited),
         repo,
         source: Source::GithubReviewComment,
         requested_by: login,
-        installation_id: payload.installation.and_then(|i| i.id),
+        installation_id,
         issue: number,
         on_pull_request: true,
         reply: ReplyTarget::GithubReview {
@@ -470,22 +479,15 @@ struct PingPayload {
     hook_id: Option<u64>,
 }
 
+/// `issue_comment` and `pull_request_review_comment`: a comment on an issue (`issue`) or on a pull
+/// request's diff (`pull_request`, read into the same field).
 #[derive(Deserialize)]
-struct IssueCommentPayload {
+struct CommentEventPayload {
     action: Option<String>,
     comment: Option<CommentPayload>,
     changes: Option<ChangesPayload>,
+    #[serde(alias = "pull_request")]
     issue: Option<IssuePayload>,
-    repository: Option<RepositoryPayload>,
-    installation: Option<InstallationPayload>,
-}
-
-#[derive(Deserialize)]
-struct ReviewCommentPayload {
-    action: Option<String>,
-    comment: Option<CommentPayload>,
-    changes: Option<ChangesPayload>,
-    pull_request: Option<IssuePayload>,
     repository: Option<RepositoryPayload>,
     installation: Option<InstallationPayload>,
 }
