@@ -2364,15 +2364,10 @@ impl World {
         let Some(number) = number.parse().ok().filter(|n| self.repo(repo).has_issue(*n)) else {
             return Reply::not_found(DOCS);
         };
-        let Some(body) = call.text("body") else {
-            return Reply::validation_failed(
-                json!([{"resource": "IssueComment", "code": "missing_field", "field": "body"}]),
-                DOCS,
-            );
+        let body = match required_body(call, "IssueComment", DOCS) {
+            Ok(body) => body,
+            Err(refused) => return refused,
         };
-        if let Some(too_long) = body_too_long("IssueComment", Some(body), DOCS) {
-            return too_long;
-        }
         let id = self.next_id();
         let comment = Comment::new(id, number, &author, body);
         let value = self.comment_json(self.repo(repo), &comment);
@@ -2393,15 +2388,10 @@ impl World {
         let Some(id) = id.parse::<u64>().ok().filter(|id| self.repo(repo).comments.contains_key(id)) else {
             return Reply::not_found(DOCS);
         };
-        let Some(body) = call.text("body") else {
-            return Reply::validation_failed(
-                json!([{"resource": "IssueComment", "code": "missing_field", "field": "body"}]),
-                DOCS,
-            );
+        let body = match required_body(call, "IssueComment", DOCS) {
+            Ok(body) => body,
+            Err(refused) => return refused,
         };
-        if let Some(too_long) = body_too_long("IssueComment", Some(body), DOCS) {
-            return too_long;
-        }
         let comment = self.repo_mut(repo).comments.get_mut(&id).expect("checked above");
         let earlier = std::mem::replace(&mut comment.body, body.to_owned());
         comment.history.push(earlier);
@@ -2505,15 +2495,10 @@ impl World {
         let Some(id) = id.parse::<u64>().ok().filter(|id| self.repo(repo).review_comments.contains_key(id)) else {
             return Reply::not_found(DOCS);
         };
-        let Some(body) = call.text("body") else {
-            return Reply::validation_failed(
-                json!([{"resource": "PullRequestReviewComment", "code": "missing_field", "field": "body"}]),
-                DOCS,
-            );
+        let body = match required_body(call, "PullRequestReviewComment", DOCS) {
+            Ok(body) => body,
+            Err(refused) => return refused,
         };
-        if let Some(too_long) = body_too_long("PullRequestReviewComment", Some(body), DOCS) {
-            return too_long;
-        }
         let comment = self.repo_mut(repo).review_comments.get_mut(&id).expect("checked above");
         let earlier = std::mem::replace(&mut comment.body, body.to_owned());
         comment.history.push(earlier);
@@ -2551,15 +2536,10 @@ impl World {
                 DOCS,
             );
         }
-        let Some(body) = call.text("body") else {
-            return Reply::validation_failed(
-                json!([{"resource": "PullRequestReviewComment", "code": "missing_field", "field": "body"}]),
-                DOCS,
-            );
+        let body = match required_body(call, "PullRequestReviewComment", DOCS) {
+            Ok(body) => body,
+            Err(refused) => return refused,
         };
-        if let Some(too_long) = body_too_long("PullRequestReviewComment", Some(body), DOCS) {
-            return too_long;
-        }
         let root = parent.id;
         self.known_users.insert(author.clone());
         let id = self.add_reply(repo, root, &author, body);
@@ -2832,6 +2812,20 @@ fn body_too_long(resource: &str, body: Option<&str>, documentation_url: &str) ->
             documentation_url,
         )
     })
+}
+
+/// The `body` a create or edit call must carry, or GitHub's answer to a missing or too long one.
+fn required_body<'c>(call: &'c Call, resource: &str, documentation_url: &str) -> Result<&'c str, Reply> {
+    let Some(body) = call.text("body") else {
+        return Err(Reply::validation_failed(
+            json!([{"resource": resource, "code": "missing_field", "field": "body"}]),
+            documentation_url,
+        ));
+    };
+    match body_too_long(resource, Some(body), documentation_url) {
+        Some(too_long) => Err(too_long),
+        None => Ok(body),
+    }
 }
 
 fn unmatched() -> Reply {
