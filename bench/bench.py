@@ -327,6 +327,13 @@ def rollout():
             raise RuntimeError(f"harness rollout {mode} failed: {out.stderr[-2000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    def harness_env(mode):
+        out = subprocess.run([HARNESS, "rollout-env", origin, str(data), IMAGE, mode], capture_output=True,
+                             text=True, timeout=900)
+        if out.returncode != 0:
+            raise RuntimeError(f"harness rollout-env {mode} failed: {out.stderr[-2000:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
     def docker_run(extra):
         t0 = time.time()
         out = subprocess.run(["docker", "run", "--rm", "--network", "none", *extra, IMAGE, "sh", "-c", AGENT],
@@ -346,10 +353,11 @@ def rollout():
         return {"first_output_s": stamp - t0, "step_returned_s": end - t0}
 
     harness("cold")  # prime: page cache, image, mirror
-    results = {"errand warm": [], "errand cold": [], "naive": [], "floor": []}
+    results = {"errand warm": [], "errand cold": [], "naive": [], "floor": [], "setup cold": [], "setup warm": []}
     for rnd in range(CFG["rollout_rounds"]):
         for name, fn in [("errand cold", lambda: harness("cold")), ("errand warm", lambda: harness("warm")),
-                         ("naive", lambda: naive(rnd)), ("floor", floor)]:
+                         ("naive", lambda: naive(rnd)), ("floor", floor),
+                         ("setup cold", lambda: harness_env("cold")), ("setup warm", lambda: harness_env("warm"))]:
             r = fn()
             results[name].append(r)
             log(f"rollout round {rnd + 1} {name}: {r}")
@@ -363,6 +371,11 @@ def rollout():
         log(f"rollout memory k={k}: {mem[k]}")
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(naive_dir, ignore_errors=True)
+    # The environment images the setup rounds left (see the README's "Environments").
+    envs = subprocess.run(["docker", "images", "--quiet", "--filter", "label=errand.env.repo=bench/big-env"],
+                          capture_output=True, text=True).stdout.split()
+    if envs:
+        subprocess.run(["docker", "image", "rm", "--force", *envs], capture_output=True)
     return results, mem
 
 
@@ -482,6 +495,15 @@ def table(ingest_r, queue_r, rollout_r):
         row("rollout", "until the step returned (container removed)", fmt(ret["errand warm"], " s"),
             "naive / floor", f"{fmt(ret['naive'], ' s')} / {fmt(ret['floor'], ' s')}",
             ratio(ret["naive"], ret["errand warm"]), "", "")
+        sw, sc = med["setup warm"], med["setup cold"]
+        setup_s = median([r["setup_s"] for r in res["setup cold"]])
+        row("rollout", "with `[setup]` (2,000 files / 20 MB into $HOME), warm: mirror, checkout and environment "
+            "image cached (whole `Rollout::run`, setup skipped)", fmt(sw, " s"),
+            f"cold: no mirror, no environment (clone, setup {fmt(setup_s, ' s')}, commit, run)", fmt(sc, " s"),
+            ratio(sc, sw), "warm < 1.5 s", check(sw < 1.5))
+        row("rollout", f"with `[setup]`, warm, against a warm start without setup (difference "
+            f"{f'{sw - w:+.2f} s' if sw and w else '—'})", fmt(sw, " s"), "warm without setup (above)", fmt(w, " s"),
+            ratio(w, sw), "", "")
     section("4. Memory: resident set (VmRSS from /proc)")
     if ingest_r:
         e_idle = median([r["idle_kib"] for r in ingest_r["errand"]]) / 1024

@@ -8,8 +8,11 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::chat::api::SlackApi;
+use crate::chat::resolve::{Allowlist, ChannelDefaults};
 use crate::config::{
-    AllArgs, GithubArgs, IngressArgs, JobsAction, JobsArgs, QueueArgs, QueueKind, ServeArgs, WorkerArgs, WorkerOptions,
+    AllArgs, GithubArgs, IngressArgs, JobsAction, JobsArgs, QueueArgs, QueueKind, ServeArgs, SlackArgs, WorkerArgs,
+    WorkerOptions,
 };
 use crate::forge::git::{CommitAuthor, Git, MirrorCache};
 use crate::forge::{Github, GithubAuth};
@@ -55,7 +58,7 @@ pub fn connect_github(args: &GithubArgs) -> Result<Option<Github>> {
         (None, None, Some(token)) => GithubAuth::Token(token.clone()),
         (None, None, None) => return Ok(None),
     };
-    Ok(Some(Github::new(&args.github_api_url, auth)?))
+    Ok(Some(Github::new(&args.github_api_url, auth, args.github_timeout)?))
 }
 
 fn renderer(github: &GithubArgs, redactor: Redactor) -> Renderer {
@@ -66,9 +69,21 @@ fn renderer(github: &GithubArgs, redactor: Redactor) -> Renderer {
     }
 }
 
+/// The Slack Web API client, when a bot token is set.
+pub fn connect_slack(args: &SlackArgs) -> Result<Option<SlackApi>> {
+    args.slack_bot_token
+        .as_ref()
+        // An empty variable (as compose passes an unset one) is no token.
+        .filter(|token| !token.expose_secret().trim().is_empty())
+        .map(|token| SlackApi::new(token.clone(), &args.slack_api_url).context("setting up the Slack client"))
+        .transpose()
+}
+
 /// Secrets errand holds, which must never appear in anything it posts.
-fn known_secrets(github: &GithubArgs, ingress: Option<&IngressArgs>) -> Redactor {
+fn known_secrets(github: &GithubArgs, slack: &SlackArgs, ingress: Option<&IngressArgs>) -> Redactor {
     let mut secrets: Vec<String> = github.github_token.iter().map(|s| s.expose_secret().to_owned()).collect();
+    secrets.extend(slack.slack_bot_token.iter().map(|s| s.expose_secret().to_owned()));
+    secrets.extend(slack.slack_signing_secret.iter().map(|s| s.expose_secret().to_owned()));
     if let Some(ingress) = ingress {
         secrets.extend(ingress.github_webhook_secret.iter().map(|s| s.expose_secret().to_owned()));
         secrets.extend(ingress.api_token.iter().map(|s| s.expose_secret().to_owned()));
@@ -76,11 +91,40 @@ fn known_secrets(github: &GithubArgs, ingress: Option<&IngressArgs>) -> Redactor
     Redactor::new(secrets)
 }
 
-fn ingress_settings(ingress: &IngressArgs, github: &GithubArgs) -> Result<IngressSettings> {
+/// The Slack side of the ingress; errand's own Slack user id is asked once (it tells mentions of
+/// errand from others; without it the events' authorizations say).
+async fn slack_ingress(args: &SlackArgs, api: Option<SlackApi>) -> Result<Option<Arc<ingress::slack::SlackIngress>>> {
+    let allowlist =
+        Allowlist::parse(&args.slack_allowed_channels, &args.slack_allowed_users, &args.slack_allowed_teams)?;
+    let defaults = ChannelDefaults::parse(&args.slack_default_repos)?;
+    let secrets: Vec<SecretString> =
+        args.slack_signing_secret.iter().filter(|s| !s.expose_secret().trim().is_empty()).cloned().collect();
+    let Some(slack) = ingress::slack::settings(secrets, api, allowlist, defaults)? else {
+        return Ok(None);
+    };
+    let identity = tokio::time::timeout(std::time::Duration::from_secs(5), slack.api.identity()).await;
+    let bot_user_id = match identity {
+        Ok(Ok(me)) => Some(me.user_id.clone()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not ask Slack who errand is; reading it from each event");
+            None
+        }
+        Err(_) => None,
+    };
+    tracing::info!(bot_user_id, "Slack requests accepted at /slack/events and /slack/commands");
+    Ok(Some(Arc::new(ingress::slack::SlackIngress { bot_user_id, ..(*slack).clone() })))
+}
+
+fn ingress_settings(
+    ingress: &IngressArgs,
+    github: &GithubArgs,
+    slack: Option<Arc<ingress::slack::SlackIngress>>,
+) -> Result<IngressSettings> {
     if ingress.github_webhook_secret.is_empty() {
         bail!("set ERRAND_GITHUB_WEBHOOK_SECRET: errand refuses unsigned webhooks");
     }
     Ok(IngressSettings {
+        slack,
         webhook_secrets: ingress.github_webhook_secret.clone(),
         mentions: github.mentions.clone(),
         bot_login: github.bot_login.clone(),
@@ -131,10 +175,12 @@ pub async fn build_worker(
     github_args: &GithubArgs,
     queue: Queue,
     github: Github,
+    slack: Option<SlackApi>,
     redactor: Redactor,
 ) -> Result<Worker> {
     let sandbox = Sandbox::connect().await.context("connecting to the Docker engine")?;
-    let git = Git::new(CommitAuthor { name: options.git_author_name.clone(), email: options.git_author_email.clone() });
+    let git = Git::new(CommitAuthor { name: options.git_author_name.clone(), email: options.git_author_email.clone() })
+        .with_network_timeout(github_args.github_timeout);
     let mirrors = MirrorCache::new(options.data_dir.join("mirrors"), git);
     let own_uid =
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").context("reading this process's uid")?);
@@ -160,9 +206,10 @@ pub async fn build_worker(
                 pids: options.sandbox_pids,
             },
             default_timeout: options.timeout,
+            env_cache_ttl: options.env_cache_ttl,
         },
     );
-    let publisher = Publisher::new(renderer(github_args, redactor), queue.clone());
+    let publisher = Publisher::new(renderer(github_args, redactor), queue.clone()).with_slack(slack);
     let settings = WorkerSettings {
         name: format!("{}-{}-{}", hostname(), std::process::id(), &JobId::generate().short()[4..]),
         concurrency: options.concurrency,
@@ -190,12 +237,16 @@ pub async fn acknowledge_accepted_jobs(
         tokio::spawn(async move {
             let Ok(Some(record)) = queue.get(&id).await else { return };
             let acked = async {
-                let gh = github.for_repo(&record.job.repo, record.job.installation_id).await?;
+                // A Slack job is acknowledged in Slack: no GitHub call needed.
+                let gh = match record.job.reply.is_slack() {
+                    true => None,
+                    false => Some(github.for_repo(&record.job.repo, record.job.installation_id).await?),
+                };
                 match &record.job.kind {
-                    JobKind::Task | JobKind::UseAttempt { .. } => publisher.acknowledge(&gh, &record).await.map(drop),
+                    JobKind::Task | JobKind::UseAttempt { .. } => publisher.acknowledge(gh.as_ref(), &record).await,
                     // A reply (help, status, stop) is the whole answer: posted at once, however
                     // busy the workers are; the worker that claims the job finds it posted.
-                    JobKind::Reply { text } => publisher.reply(&gh, &record, text).await,
+                    JobKind::Reply { text } => publisher.reply(gh.as_ref(), &record, text).await,
                 }
             };
             // The worker acknowledges when it claims the job if this fails.
@@ -228,19 +279,22 @@ pub fn shutdown_signal() -> CancellationToken {
     token
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_ingress(
     ingress: &IngressArgs,
     github_args: &GithubArgs,
+    slack_args: &SlackArgs,
     queue: Queue,
     github: Option<Github>,
+    slack: Option<SlackApi>,
     redactor: Redactor,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let settings = ingress_settings(ingress, github_args)?;
+    let settings = ingress_settings(ingress, github_args, slack_ingress(slack_args, slack.clone()).await?)?;
     let (acks, accepted) = mpsc::channel(ACK_BACKLOG);
     let acks = match github {
         Some(github) => {
-            let publisher = Publisher::new(renderer(github_args, redactor), queue.clone());
+            let publisher = Publisher::new(renderer(github_args, redactor), queue.clone()).with_slack(slack);
             tokio::spawn(acknowledge_accepted_jobs(accepted, queue.clone(), github, publisher));
             Some(acks)
         }
@@ -265,8 +319,9 @@ async fn run_ingress(
 pub async fn serve(args: ServeArgs) -> Result<()> {
     let queue = open_queue(&args.queue).await?;
     let github = connect_github(&args.github)?;
-    let redactor = known_secrets(&args.github, Some(&args.ingress));
-    run_ingress(&args.ingress, &args.github, queue, github, redactor, shutdown_signal()).await
+    let slack = connect_slack(&args.slack)?;
+    let redactor = known_secrets(&args.github, &args.slack, Some(&args.ingress));
+    run_ingress(&args.ingress, &args.github, &args.slack, queue, github, slack, redactor, shutdown_signal()).await
 }
 
 /// `errand worker`.
@@ -274,8 +329,9 @@ pub async fn worker(args: WorkerArgs) -> Result<()> {
     let queue = open_queue(&args.queue).await?;
     let github = connect_github(&args.github)?
         .context("a worker needs GitHub credentials: ERRAND_GITHUB_TOKEN, or ERRAND_GITHUB_APP_ID with ERRAND_GITHUB_PRIVATE_KEY_FILE")?;
-    let redactor = known_secrets(&args.github, None);
-    let worker = build_worker(&args.worker, &args.github, queue, github, redactor).await?;
+    let slack = connect_slack(&args.slack)?;
+    let redactor = known_secrets(&args.github, &args.slack, None);
+    let worker = build_worker(&args.worker, &args.github, queue, github, slack, redactor).await?;
     worker.run(shutdown_signal()).await
 }
 
@@ -284,14 +340,19 @@ pub async fn all(args: AllArgs) -> Result<()> {
     let queue = open_queue(&args.queue).await?;
     let github = connect_github(&args.github)?
         .context("errand all needs GitHub credentials: ERRAND_GITHUB_TOKEN, or ERRAND_GITHUB_APP_ID with ERRAND_GITHUB_PRIVATE_KEY_FILE")?;
-    let redactor = known_secrets(&args.github, Some(&args.ingress));
-    let worker = build_worker(&args.worker, &args.github, queue.clone(), github.clone(), redactor.clone()).await?;
+    let slack = connect_slack(&args.slack)?;
+    let redactor = known_secrets(&args.github, &args.slack, Some(&args.ingress));
+    let worker =
+        build_worker(&args.worker, &args.github, queue.clone(), github.clone(), slack.clone(), redactor.clone())
+            .await?;
     let shutdown = shutdown_signal();
     let worker_task = tokio::spawn({
         let shutdown = shutdown.clone();
         async move { worker.run(shutdown).await }
     });
-    let served = run_ingress(&args.ingress, &args.github, queue, Some(github), redactor, shutdown.clone()).await;
+    let served =
+        run_ingress(&args.ingress, &args.github, &args.slack, queue, Some(github), slack, redactor, shutdown.clone())
+            .await;
     shutdown.cancel();
     worker_task.await.context("the worker task panicked")??;
     served
@@ -325,11 +386,11 @@ fn print_jobs(jobs: &[JobRecord], json: bool) -> Result<()> {
     for r in jobs {
         let status = serde_json::to_value(r.status)?;
         println!(
-            "{}  {:<9}  {}  #{}  @{}  {}  deliveries={}{}",
+            "{}  {:<9}  {}  {}  @{}  {}  deliveries={}{}",
             r.job.id,
             status.as_str().unwrap_or_default(),
             r.job.repo,
-            r.job.reply.issue(),
+            r.job.reply.issue().map_or_else(|| "slack".to_owned(), |n| format!("#{n}")),
             r.job.requested_by,
             r.job.created_at.format("%Y-%m-%d %H:%M:%S"),
             r.deliveries,

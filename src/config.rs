@@ -119,6 +119,38 @@ pub struct GithubArgs {
     /// Base URL of errand's own job pages (links in comments); default: none.
     #[arg(long, env = "ERRAND_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// How long one GitHub request (an API call, a git fetch or push) may wait for GitHub before
+    /// errand gives that try up and retries it.
+    #[arg(long, env = "ERRAND_GITHUB_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub github_timeout: Duration,
+}
+
+/// How errand talks to Slack. Slack is off until a signing secret, a bot token and an
+/// allowlist (channels or users) are set.
+#[derive(Debug, Clone, Args)]
+pub struct SlackArgs {
+    /// Slack signing secrets, comma-separated; any one verifies (rotation).
+    #[arg(long, env = "ERRAND_SLACK_SIGNING_SECRET", hide_env_values = true, value_delimiter = ',')]
+    pub slack_signing_secret: Vec<SecretString>,
+    /// The bot token (`xoxb-...`) errand posts, edits, reacts and reads threads with.
+    #[arg(long, env = "ERRAND_SLACK_BOT_TOKEN", hide_env_values = true)]
+    pub slack_bot_token: Option<SecretString>,
+    /// Slack Web API base URL.
+    #[arg(long, env = "ERRAND_SLACK_API_URL", default_value = crate::chat::api::DEFAULT_API_URL)]
+    pub slack_api_url: String,
+    /// Channel ids whose members may ask errand, comma-separated.
+    #[arg(long, env = "ERRAND_SLACK_ALLOWED_CHANNELS", default_value = "")]
+    pub slack_allowed_channels: String,
+    /// User ids who may ask errand in any channel it is in, comma-separated.
+    #[arg(long, env = "ERRAND_SLACK_ALLOWED_USERS", default_value = "")]
+    pub slack_allowed_users: String,
+    /// Workspace (team) ids requesters must belong to, comma-separated; empty: any workspace
+    /// the app is installed in.
+    #[arg(long, env = "ERRAND_SLACK_ALLOWED_TEAMS", default_value = "")]
+    pub slack_allowed_teams: String,
+    /// Each channel's default repository: `CHANNEL=owner/name,...`.
+    #[arg(long, env = "ERRAND_SLACK_DEFAULT_REPOS", default_value = "")]
+    pub slack_default_repos: String,
 }
 
 /// The HTTP ingress.
@@ -202,6 +234,10 @@ pub struct WorkerOptions {
     /// The most attempts one request may run in parallel (`@agent ... --attempts N`).
     #[arg(long, env = "ERRAND_MAX_ATTEMPTS", default_value_t = 4)]
     pub max_attempts: u32,
+    /// How long an environment built by a repository's `setup` is reused before setup runs again
+    /// (`0`: setup runs for every attempt and nothing is kept).
+    #[arg(long, env = "ERRAND_ENV_CACHE_TTL", default_value = "12h", value_parser = humantime::parse_duration)]
+    pub env_cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -212,6 +248,8 @@ pub struct ServeArgs {
     pub queue: QueueArgs,
     #[command(flatten)]
     pub github: GithubArgs,
+    #[command(flatten)]
+    pub slack: SlackArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -222,6 +260,8 @@ pub struct WorkerArgs {
     pub queue: QueueArgs,
     #[command(flatten)]
     pub github: GithubArgs,
+    #[command(flatten)]
+    pub slack: SlackArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -234,6 +274,8 @@ pub struct AllArgs {
     pub queue: QueueArgs,
     #[command(flatten)]
     pub github: GithubArgs,
+    #[command(flatten)]
+    pub slack: SlackArgs,
 }
 
 /// The name of the repository settings file, read from the default branch.
@@ -245,9 +287,10 @@ pub const REPO_CONFIG_FILE: &str = ".errand.toml";
 pub struct RepoConfig {
     /// The sandbox image; default: the worker's `ERRAND_DEFAULT_IMAGE`.
     pub image: Option<String>,
-    /// Commands run once before the agent.
-    #[serde(default)]
-    pub setup: Vec<String>,
+    /// `setup = ["..."]`, or a `[setup]` table: commands run once per environment, before the
+    /// checks and the agent; their result is kept as an image (see `rollout::environment`).
+    #[serde(default, deserialize_with = "setup_field")]
+    pub setup: SetupConfig,
     /// Time limit of the whole attempt, e.g. "30m".
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
@@ -336,6 +379,90 @@ fn agent_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AgentConfig, D:
     d.deserialize_any(AgentVisitor)
 }
 
+/// The environment a repository's steps start from: setup commands run once, in one container,
+/// whose result is kept as an image for later rollouts (see `rollout::environment`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupConfig {
+    /// Run in order, in one container, as the sandbox user; `/workspace` is read-only to them.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// Whether setup may reach the network (the engine's default bridge); default false. The
+    /// steps after it keep the repository's `network` policy.
+    #[serde(default)]
+    pub network: bool,
+    /// Files (or directories, or `name*.ext` patterns) of the repository whose contents decide
+    /// when the environment is built again; default: the usual lock files present
+    /// ([`DEFAULT_DEPENDS_ON`]).
+    pub depends_on: Option<Vec<String>>,
+}
+
+/// The files an environment depends on when `[setup]` names none: the lock files of the common
+/// package managers, at the repository's root, those present.
+pub const DEFAULT_DEPENDS_ON: [&str; 8] = [
+    "Cargo.lock",
+    "package-lock.json",
+    "pnpm-lock.yaml",
+    "yarn.lock",
+    "poetry.lock",
+    "requirements*.txt",
+    "go.sum",
+    "uv.lock",
+];
+
+impl SetupConfig {
+    /// What the environment depends on: the configured files, or the defaults.
+    pub fn depends_on(&self) -> Vec<String> {
+        match &self.depends_on {
+            Some(files) => files.clone(),
+            None => DEFAULT_DEPENDS_ON.iter().map(|f| (*f).to_owned()).collect(),
+        }
+    }
+
+    /// Why the table cannot be used, if it cannot.
+    fn problem(&self) -> Option<String> {
+        if self.commands.is_empty() && (self.network || self.depends_on.is_some()) {
+            return Some("`[setup]` has no `commands`: add `commands = [\"...\"]`, or remove the section".to_owned());
+        }
+        if self.commands.iter().any(|c| c.trim().is_empty()) {
+            return Some("`setup` has an empty command".to_owned());
+        }
+        let outside = |path: &str| {
+            let path = std::path::Path::new(path);
+            path.as_os_str().is_empty()
+                || path.is_absolute()
+                || path.components().any(|c| matches!(c, std::path::Component::ParentDir))
+        };
+        self.depends_on
+            .iter()
+            .flatten()
+            .find(|p| outside(p))
+            .map(|p| format!("setup.depends_on: `{p}` is not a path inside the repository (relative, without `..`)"))
+    }
+}
+
+/// `setup = [...]` is short for `[setup] commands = [...]`. A table is read as `SetupConfig`
+/// itself, so its errors (an unknown field) keep their line.
+fn setup_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SetupConfig, D::Error> {
+    struct SetupVisitor;
+    impl<'de> serde::de::Visitor<'de> for SetupVisitor {
+        type Value = SetupConfig;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(
+                "a list of commands (`setup = [\"make deps\"]`) or a table with `commands`, `network` and `depends_on`",
+            )
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<SetupConfig, A::Error> {
+            let commands = Vec::<String>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+            Ok(SetupConfig { commands, ..SetupConfig::default() })
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<SetupConfig, A::Error> {
+            SetupConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_any(SetupVisitor)
+}
+
 /// Whether the sandbox may reach the network.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -381,6 +508,9 @@ impl RepoConfig {
         })?;
         if let Some(name) = config.checks.iter().find(|(_, cmd)| cmd.trim().is_empty()).map(|(n, _)| n) {
             return Err(RepoConfigError { line: None, message: format!("check `{name}` has an empty command") });
+        }
+        if let Some(message) = config.setup.problem() {
+            return Err(RepoConfigError { line: None, message });
         }
         if let Some(name) = config.agent.preset.as_deref().filter(|n| Preset::from_name(n).is_none()) {
             let known: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
@@ -505,6 +635,42 @@ lint = "make lint"
         let err = RepoConfig::parse("image = \"x\"\n\n[agent]\ncomand = \"x\"\n").unwrap_err();
         assert_eq!(err.line, Some(4));
         assert!(err.message.contains("unknown field `comand`"), "{}", err.message);
+    }
+
+    #[test]
+    fn setup_is_a_list_of_commands_or_a_table() {
+        let list = RepoConfig::parse("setup = [\"make deps\", \"make tools\"]\n").unwrap();
+        assert_eq!(list.setup.commands, ["make deps", "make tools"]);
+        assert!(!list.setup.network, "setup has no network unless it asks");
+        assert_eq!(list.setup.depends_on(), DEFAULT_DEPENDS_ON);
+
+        let table = RepoConfig::parse(
+            "[setup]\ncommands = [\"pip install --user -r requirements.txt\"]\nnetwork = true\ndepends_on = [\"requirements.txt\", \"tools/\"]\n",
+        )
+        .unwrap();
+        assert_eq!(table.setup.commands, ["pip install --user -r requirements.txt"]);
+        assert!(table.setup.network);
+        assert_eq!(table.setup.depends_on(), ["requirements.txt", "tools/"]);
+        assert_eq!(RepoConfig::parse("").unwrap().setup, SetupConfig::default());
+    }
+
+    #[test]
+    fn a_wrong_setup_is_named_with_its_line_or_field() {
+        let unknown = RepoConfig::parse("image = \"x\"\n\n[setup]\ncommands = [\"x\"]\nnetwrok = true\n").unwrap_err();
+        assert_eq!(unknown.line, Some(5));
+        assert!(unknown.message.contains("unknown field `netwrok`"), "{unknown}");
+        let number = RepoConfig::parse("setup = 3\n").unwrap_err();
+        assert_eq!(number.line, Some(1));
+        assert!(number.message.contains("a list of commands"), "{number}");
+        for (text, says) in [
+            ("[setup]\nnetwork = true\n", "`[setup]` has no `commands`"),
+            ("setup = [\" \"]\n", "empty command"),
+            ("[setup]\ncommands = [\"x\"]\ndepends_on = [\"../secrets\"]\n", "setup.depends_on: `../secrets`"),
+            ("[setup]\ncommands = [\"x\"]\ndepends_on = [\"/etc/passwd\"]\n", "setup.depends_on: `/etc/passwd`"),
+        ] {
+            let err = RepoConfig::parse(text).unwrap_err();
+            assert!(err.message.contains(says), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -145,21 +145,53 @@ pub enum ReplyTarget {
         /// to replies).
         thread_id: Option<u64>,
     },
+    /// A Slack thread: errand replies in it, edits its reply as the job moves, and reacts on the
+    /// message that asked.
+    Slack {
+        /// The workspace (`team_id`) the request came from.
+        team: String,
+        channel: String,
+        /// The message that asked (gets 👀, then ✅ or ❌); `None` for a slash command, which
+        /// has no message: errand then starts a thread of its own.
+        ts: Option<String>,
+        /// The thread errand answers in; `None` until errand has started one for a slash command.
+        thread_ts: Option<String>,
+        /// The GitHub issue the message linked, if any: the pull request closes it.
+        issue: Option<u64>,
+    },
 }
 
 impl ReplyTarget {
-    /// The comment that asked, if a comment did.
+    /// The comment that asked, if a GitHub comment did.
     pub fn asking_comment(&self) -> Option<u64> {
         match *self {
             Self::GithubIssue { comment_id, .. } | Self::GithubReview { comment_id, .. } => comment_id,
+            Self::Slack { .. } => None,
         }
     }
 
-    /// The issue or pull request the request was made on.
-    pub fn issue(&self) -> u64 {
+    /// The issue or pull request the request was made on (or linked, from Slack).
+    pub fn issue(&self) -> Option<u64> {
         match *self {
-            Self::GithubIssue { issue, .. } => issue,
-            Self::GithubReview { pull, .. } => pull,
+            Self::GithubIssue { issue, .. } => Some(issue),
+            Self::GithubReview { pull, .. } => Some(pull),
+            Self::Slack { issue, .. } => issue,
+        }
+    }
+
+    pub fn is_slack(&self) -> bool {
+        matches!(self, Self::Slack { .. })
+    }
+
+    /// The conversation a request belongs to: an issue or pull request of `repo`, or a Slack
+    /// thread; `None` for a slash command, which has no thread until errand starts one.
+    pub fn conversation(&self, repo: &RepoName) -> Option<String> {
+        match self {
+            Self::GithubIssue { issue, .. } => Some(thread_key(repo, *issue)),
+            Self::GithubReview { pull, .. } => Some(thread_key(repo, *pull)),
+            Self::Slack { channel, thread_ts, .. } => {
+                thread_ts.as_ref().map(|thread_ts| format!("slack:{channel}:{thread_ts}"))
+            }
         }
     }
 }
@@ -219,6 +251,10 @@ pub struct Job {
     /// repository's default. The worker caps it at the repository's and its own maximum.
     #[serde(default)]
     pub attempts: Option<u32>,
+    /// The earlier task of the same Slack thread, when there was one: a later mention in the
+    /// thread continues its work (its pull request gets the new commit).
+    #[serde(default)]
+    pub continues: Option<JobId>,
 }
 
 impl Job {
@@ -226,7 +262,9 @@ impl Job {
     /// one at a time, in order, and `stop`, `status` and `retry` act on them. Replies have none.
     pub fn thread(&self) -> Option<String> {
         match self.kind {
-            JobKind::Task | JobKind::UseAttempt { .. } => Some(thread_key(&self.repo, self.reply.issue())),
+            JobKind::Task | JobKind::UseAttempt { .. } => {
+                Some(self.reply.conversation(&self.repo).unwrap_or_else(|| format!("job:{}", self.id)))
+            }
             JobKind::Reply { .. } => None,
         }
     }
@@ -284,6 +322,12 @@ pub struct JobRecord {
     /// Who asked the job to stop (`@agent stop`); a worker ends it as cancelled.
     #[serde(default)]
     pub cancel_requested_by: Option<String>,
+    /// errand's reply in the Slack thread (the `ts` it edits as the job moves).
+    #[serde(default)]
+    pub slack_reply_ts: Option<String>,
+    /// The thread errand started in Slack for a slash command.
+    #[serde(default)]
+    pub slack_thread_ts: Option<String>,
 }
 
 impl JobRecord {
@@ -298,6 +342,8 @@ impl JobRecord {
             tracking_comment_id: None,
             pull_request: None,
             cancel_requested_by: None,
+            slack_reply_ts: None,
+            slack_thread_ts: None,
         }
     }
 }
@@ -310,6 +356,8 @@ pub struct JobUpdate {
     pub tracking_comment_id: Option<u64>,
     pub pull_request: Option<PullRequestRef>,
     pub cancel_requested_by: Option<String>,
+    pub slack_reply_ts: Option<String>,
+    pub slack_thread_ts: Option<String>,
 }
 
 impl JobUpdate {
@@ -329,6 +377,12 @@ impl JobUpdate {
         }
         if let Some(by) = self.cancel_requested_by {
             record.cancel_requested_by = Some(by);
+        }
+        if let Some(ts) = self.slack_reply_ts {
+            record.slack_reply_ts = Some(ts);
+        }
+        if let Some(ts) = self.slack_thread_ts {
+            record.slack_thread_ts = Some(ts);
         }
         record.updated_at = now;
     }

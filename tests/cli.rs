@@ -153,6 +153,7 @@ async fn an_operator_lists_dead_jobs_and_requeues_one() {
         kind: Default::default(),
         follow_up: None,
         attempts: None,
+        continues: None,
     };
     let id = job.id.clone();
     queue.enqueue(job, "cli-dead-1").await.unwrap();
@@ -174,4 +175,90 @@ async fn an_operator_lists_dead_jobs_and_requeues_one() {
     let again = jobs(&["requeue", id.as_str()]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("is not in the dead letter"));
+}
+
+#[tokio::test]
+async fn serve_with_slack_configured_answers_slacks_url_check_and_queues_one_job_per_mention() {
+    const SLACK_SECRET: &str = "cli-slack-signing-secret";
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Nothing listens on port 9: errand cannot ask Slack who it is and reads it from each event.
+    let _server = Server(
+        errand()
+            .args(["serve", "--queue", "memory", "--listen", &format!("127.0.0.1:{port}")])
+            .env("ERRAND_GITHUB_WEBHOOK_SECRET", SECRET)
+            .env("ERRAND_API_TOKEN", TOKEN)
+            .env("ERRAND_SLACK_SIGNING_SECRET", SLACK_SECRET)
+            .env("ERRAND_SLACK_BOT_TOKEN", "xoxb-cli-test")
+            .env("ERRAND_SLACK_API_URL", "http://127.0.0.1:9/api")
+            .env("ERRAND_SLACK_ALLOWED_CHANNELS", "C123ABC456")
+            .env("ERRAND_SLACK_DEFAULT_REPOS", "C123ABC456=acme/webapp")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("errand serve starts"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "errand serve did not listen within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let post = |body: Vec<u8>, retry: Option<&'static str>| {
+        let http = http.clone();
+        let url = format!("{base}/slack/events");
+        async move {
+            let timestamp = chrono::Utc::now().timestamp().to_string();
+            let secret = secrecy::SecretString::from(SLACK_SECRET);
+            let signature = errand::chat::signature::slack_signature(&secret, &timestamp, &body);
+            let mut request = http
+                .post(url)
+                .header("X-Slack-Request-Timestamp", timestamp)
+                .header("X-Slack-Signature", signature)
+                .body(body);
+            if let Some(retry) = retry {
+                request = request.header("X-Slack-Retry-Num", retry);
+            }
+            let answer = request.send().await.expect("errand serve answers");
+            (answer.status().as_u16(), answer.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let check = std::fs::read("tests/data/slack/url_verification.json").unwrap();
+    let (status, answer) = post(check, None).await;
+    assert_eq!(status, 200);
+    assert!(answer["challenge"].as_str().is_some_and(|c| !c.is_empty()), "{answer}");
+
+    let mention = std::fs::read_to_string("tests/data/slack/event_callback.app_mention.json")
+        .unwrap()
+        .replace("is it everything a river should be?", "fix the flaky login test");
+    let before = job_count(&http, &base).await;
+    assert_eq!(post(mention.clone().into_bytes(), None).await.0, 200);
+    assert_eq!(post(mention.into_bytes(), Some("1")).await.0, 200);
+    assert_eq!(job_count(&http, &base).await, before + 1, "one job for the mention, none for Slack's retry");
+}
+
+#[tokio::test]
+async fn empty_slack_settings_leave_slack_off() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _server = Server(
+        errand()
+            .args(["serve", "--queue", "memory", "--listen", &format!("127.0.0.1:{port}")])
+            .env("ERRAND_GITHUB_WEBHOOK_SECRET", SECRET)
+            // As compose passes variables that are not set.
+            .env("ERRAND_SLACK_SIGNING_SECRET", "")
+            .env("ERRAND_SLACK_BOT_TOKEN", "")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("errand serve starts"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "errand serve did not listen within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = http.post(format!("{base}/slack/events")).body("{}").send().await.unwrap().status().as_u16();
+    assert_eq!(status, 404, "Slack is not configured");
 }

@@ -1,24 +1,33 @@
-//! A flood of signed webhooks against the real router over HTTP: 10,000 deliveries at 64
-//! concurrent connections, about a tenth of them `@agent` mentions, each with its own delivery id,
-//! plus redeliveries of some ids. Every mention must be exactly one job, none lost, and no answer a
-//! server error. The rate is printed (run with `--nocapture`), not asserted.
+//! A flood of signed webhooks against a real `errand serve` process on a Redis of the test's own,
+//! over HTTP: 10,000 deliveries at 64 concurrent connections, about a tenth of them `@agent`
+//! mentions, each with its own delivery id, plus redeliveries of some ids. Every mention must be
+//! exactly one job, none lost, and no answer a server error.
+//!
+//! The process's memory is read from `/proc/<pid>/status` when it is idle, after 5,000 and after
+//! 10,000 deliveries: its peak (`VmHWM`) must stay under a generous bound and must not keep
+//! growing with the number of requests served. The rate and the memory figures are printed (run
+//! with `--nocapture`); the rate is not asserted. This is the debug build `cargo test` makes, so
+//! the figures are above a release build's (see `bench/` for those).
 
+#[path = "support/redis.rs"]
+#[allow(dead_code, reason = "only a server of the test's own is used here")]
+mod redis;
 #[path = "support/signing.rs"]
 #[allow(dead_code, reason = "only the signature is used here")]
 mod signing;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use errand::ingress::{self, IngressSettings, RateLimits};
-use errand::queue::{MemoryQueue, Queue, QueueSettings, RECENT_JOBS};
-use secrecy::SecretString;
+use errand::queue::{QueueSettings, RECENT_JOBS, RedisQueue};
+use redis::TestRedis;
 use serde_json::{Value, json};
 use signing::github_signature;
-use tokio_util::sync::CancellationToken;
 
 const SECRET: &str = "flood-test-webhook-secret";
 const DELIVERIES: usize = 10_000;
@@ -27,6 +36,17 @@ const CONNECTIONS: usize = 64;
 const MENTION_EVERY: usize = 10;
 /// Every this many deliveries one repeats the delivery id of an earlier mention.
 const REPEAT_EVERY: usize = 50;
+
+const ERRAND: &str = env!("CARGO_BIN_EXE_errand");
+/// The most `serve`'s peak resident memory may reach, in kB: generous (a release build stays
+/// under 20 MB under load, see `bench/RESULTS.md`), yet far below what a leak of the flood
+/// would take.
+const PEAK_BOUND_KB: u64 = 200 * 1024;
+/// How much the peak may grow over the second 5,000 deliveries, in kB. Memory that grows with
+/// the requests served would show here: keeping each request body (about 6 KB) would add 30 MB.
+const SECOND_HALF_GROWTH_BOUND_KB: u64 = 15 * 1024;
+/// How long `serve` may take to start answering, and to exit after SIGTERM.
+const PROCESS_BOUND: Duration = Duration::from_secs(30);
 
 /// One prepared request: its delivery id, body and signature, and whether it mentions errand.
 struct Delivery {
@@ -82,40 +102,141 @@ fn deliveries() -> Vec<Delivery> {
     all
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_webhooks_makes_exactly_one_job_per_mention() {
-    let queue = Queue::Memory(MemoryQueue::new(QueueSettings { lease: Duration::from_secs(30), max_deliveries: 3 }));
-    let settings = IngressSettings {
-        webhook_secrets: vec![SecretString::from(SECRET)],
-        // Counted on every request (the flood goes through the counters) but never reached.
-        rate_limits: RateLimits {
-            per_requester: Some(1_000_000),
-            per_repository: Some(1_000_000),
-            ..RateLimits::default()
-        },
-        ..IngressSettings::default()
-    };
-    let router = ingress::router(settings, queue.clone(), None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-    let url = format!("http://{}/github/webhook", listener.local_addr().expect("its address"));
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    let server = tokio::spawn(ingress::serve(listener, router, async move { stop.cancelled().await }));
+/// `errand serve` on a free loopback port; killed when dropped (its log printed if the test
+/// failed).
+struct Serve {
+    child: Child,
+    url: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
 
-    let prepared = Instant::now();
-    let deliveries = Arc::new(deliveries());
-    println!("flood: {DELIVERIES} deliveries prepared and signed in {:.2} s", prepared.elapsed().as_secs_f64());
-    let http = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build().expect("an HTTP client");
-    let next = Arc::new(AtomicUsize::new(0));
+impl Serve {
+    /// Starts `serve` on `redis` with only the settings given here, rate limits far above the
+    /// flood (so the flood still goes through the counters), and waits until it answers.
+    async fn start(redis: &TestRedis, http: &reqwest::Client) -> Serve {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let dir = tempfile::tempdir().expect("a temp dir for serve's log");
+        let log = dir.path().join("serve.log");
+        let file = std::fs::File::create(&log).expect("the log file");
+        let mut cmd = Command::new(ERRAND);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("ERRAND_") {
+                cmd.env_remove(key);
+            }
+        }
+        let child = cmd
+            .arg("serve")
+            .env("ERRAND_REDIS_URL", redis.url())
+            .env("ERRAND_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ERRAND_GITHUB_WEBHOOK_SECRET", SECRET)
+            .env("ERRAND_RATE_LIMIT_REQUESTER", "1000000")
+            .env("ERRAND_RATE_LIMIT_REPOSITORY", "1000000")
+            .env("ERRAND_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("the log file again"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {ERRAND}: {e}"));
+        let mut serve = Serve { child, url: format!("http://127.0.0.1:{port}"), log, _dir: dir };
+        let deadline = Instant::now() + PROCESS_BOUND;
+        loop {
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("errand serve exited before answering: {status}\n{}", serve.log_text());
+            }
+            let answer = http.get(format!("{}/healthz", serve.url)).send().await;
+            if answer.is_ok_and(|a| a.status().is_success()) {
+                return serve;
+            }
+            assert!(Instant::now() < deadline, "errand serve did not answer /healthz in {PROCESS_BOUND:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Resident memory now and at its peak, from `/proc/<pid>/status`.
+    fn memory(&self) -> Memory {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("reading serve's /proc/<pid>/status (the flood test needs Linux)");
+        let field = |name: &str| -> u64 {
+            let line = status.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {status}"));
+            line.split_whitespace().nth(1).and_then(|kb| kb.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+        };
+        Memory { rss_kb: field("VmRSS:"), peak_kb: field("VmHWM:") }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    async fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("running kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + PROCESS_BOUND;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("asking whether serve exited") {
+                assert!(status.success(), "errand serve exits 0 after SIGTERM, not {status}\n{}", self.log_text());
+                return;
+            }
+            assert!(Instant::now() < deadline, "errand serve did not exit within {PROCESS_BOUND:?} of SIGTERM");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- last lines of errand serve ---\n{}", self.log_text());
+        }
+    }
+}
+
+/// Resident memory of a process, in kB.
+#[derive(Debug, Clone, Copy)]
+struct Memory {
+    rss_kb: u64,
+    peak_kb: u64,
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1} MB resident, {:.1} MB peak", self.rss_kb as f64 / 1024.0, self.peak_kb as f64 / 1024.0)
+    }
+}
+
+/// Sends `range` of the deliveries at [`CONNECTIONS`] concurrent connections; returns each
+/// answer as (index, status, JSON) and how long the batch took.
+async fn send(
+    http: &reqwest::Client,
+    url: &str,
+    deliveries: &Arc<Vec<Delivery>>,
+    range: Range<usize>,
+) -> (Vec<(usize, u16, Value)>, Duration) {
+    let next = Arc::new(AtomicUsize::new(range.start));
     let started = Instant::now();
     let senders: Vec<_> = (0..CONNECTIONS)
         .map(|_| {
-            let (deliveries, http, next, url) = (deliveries.clone(), http.clone(), next.clone(), url.clone());
+            let (deliveries, http, next, url, end) =
+                (deliveries.clone(), http.clone(), next.clone(), url.to_owned(), range.end);
             tokio::spawn(async move {
                 let mut answers = Vec::new();
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(delivery) = deliveries.get(n) else { return answers };
+                    if n >= end {
+                        return answers;
+                    }
+                    let delivery = &deliveries[n];
                     let response = http
                         .post(&url)
                         .header("Content-Type", "application/json")
@@ -133,17 +254,54 @@ async fn a_flood_of_webhooks_makes_exactly_one_job_per_mention() {
             })
         })
         .collect();
-    let mut answers = Vec::with_capacity(DELIVERIES);
+    let mut answers = Vec::with_capacity(range.len());
     for sender in senders {
         answers.extend(sender.await.expect("a sender finished"));
     }
-    let elapsed = started.elapsed();
+    (answers, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_webhooks_makes_exactly_one_job_per_mention_in_bounded_memory() {
+    let redis = TestRedis::start_owned();
+    let prepared = Instant::now();
+    let deliveries = Arc::new(deliveries());
+    println!("flood: {DELIVERIES} deliveries prepared and signed in {:.2} s", prepared.elapsed().as_secs_f64());
+    let http = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build().expect("an HTTP client");
+    let serve = Serve::start(&redis, &http).await;
+    let url = format!("{}/github/webhook", serve.url);
+
+    let idle = serve.memory();
+    let half = DELIVERIES / 2;
+    let (mut answers, first_took) = send(&http, &url, &deliveries, 0..half).await;
+    let after_half = serve.memory();
+    let (second, second_took) = send(&http, &url, &deliveries, half..DELIVERIES).await;
+    answers.extend(second);
+    let after_all = serve.memory();
+    let took = first_took + second_took;
     println!(
-        "flood: {DELIVERIES} signed webhooks at {CONNECTIONS} connections in {:.2} s: {:.0} webhooks/s",
-        elapsed.as_secs_f64(),
-        DELIVERIES as f64 / elapsed.as_secs_f64()
+        "flood: {DELIVERIES} signed webhooks at {CONNECTIONS} connections to errand serve (debug build, Redis queue) \
+         in {:.2} s: {:.0} webhooks/s ({:.0}/s for the first {half}, {:.0}/s for the second)",
+        took.as_secs_f64(),
+        DELIVERIES as f64 / took.as_secs_f64(),
+        half as f64 / first_took.as_secs_f64(),
+        (DELIVERIES - half) as f64 / second_took.as_secs_f64()
+    );
+    println!(
+        "flood: errand serve memory: idle {idle}; after {half} deliveries {after_half}; after {DELIVERIES} {after_all}"
     );
     assert_eq!(answers.len(), DELIVERIES);
+    assert!(
+        after_all.peak_kb < PEAK_BOUND_KB,
+        "serve's peak resident memory {} kB is over the bound {PEAK_BOUND_KB} kB",
+        after_all.peak_kb
+    );
+    let growth = after_all.peak_kb.saturating_sub(after_half.peak_kb);
+    assert!(
+        growth < SECOND_HALF_GROWTH_BOUND_KB,
+        "serve's peak grew {growth} kB over the second {} deliveries ({after_half} -> {after_all}): memory grows with the requests served",
+        DELIVERIES - half
+    );
 
     // Per delivery id: which job ids its answers named, and how many answers were 202.
     let mut named: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
@@ -171,6 +329,9 @@ async fn a_flood_of_webhooks_makes_exactly_one_job_per_mention() {
     assert_eq!(accepted.len(), mention_ids.len(), "a mention was never accepted");
     assert!(named.values().all(|ids| ids.len() == 1), "a redelivery named another job than the first");
 
+    // The namespace `errand serve` uses: the binary cannot choose another.
+    let settings = QueueSettings { lease: Duration::from_secs(30), max_deliveries: 3 };
+    let queue = RedisQueue::connect(redis.url(), settings).await.expect("connecting to the test's Redis");
     let jobs = queue.list(RECENT_JOBS).await.expect("the queue lists its jobs");
     let in_queue: BTreeSet<String> = jobs.iter().map(|record| record.job.id.to_string()).collect();
     let answered: BTreeSet<String> = named.values().flatten().cloned().collect();
@@ -179,6 +340,5 @@ async fn a_flood_of_webhooks_makes_exactly_one_job_per_mention() {
     assert_eq!(queue.outstanding().await.expect("outstanding"), mention_ids.len());
     println!("flood: {} mentions, {repeats} redeliveries, {} jobs", mention_ids.len(), jobs.len());
 
-    shutdown.cancel();
-    server.await.expect("the server task").expect("the server stopped cleanly");
+    serve.stop().await;
 }

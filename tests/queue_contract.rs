@@ -108,6 +108,7 @@ fn job(n: u64) -> Job {
         kind: Default::default(),
         follow_up: None,
         attempts: None,
+        continues: None,
     }
 }
 

@@ -323,6 +323,19 @@ impl SlackApi {
         Ok(MessageTs(response.ts.0))
     }
 
+    /// Posts `text` as a message of its own in `channel_id` (the start of a thread errand opens for
+    /// a slash command); returns its `ts`.
+    pub async fn post_in_channel(&self, channel_id: &str, text: &str) -> Result<MessageTs, SlackApiError> {
+        let token = self.token();
+        let session = self.client.open_session(&token);
+        let request = SlackApiChatPostMessageRequest::new(
+            SlackChannelId::new(channel_id.to_owned()),
+            SlackMessageContent::new().with_text(text.to_owned()),
+        );
+        let response = settle("chat.postMessage", session.chat_post_message(&request)).await?;
+        Ok(MessageTs(response.ts.0))
+    }
+
     /// Replaces the text of errand's message `ts` in `channel_id`.
     pub async fn update(&self, channel_id: &str, ts: &str, text: &str) -> Result<(), SlackApiError> {
         let token = self.token();

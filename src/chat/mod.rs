@@ -6,3 +6,4 @@ pub mod api;
 pub mod events;
 pub mod resolve;
 pub mod signature;
+pub mod thread;

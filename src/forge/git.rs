@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
@@ -40,15 +41,47 @@ impl MirrorState {
     }
 }
 
+/// How long a fetch or push may go without receiving anything from the forge, unless
+/// [`Git::with_network_timeout`] says otherwise (the worker uses `ERRAND_GITHUB_TIMEOUT`).
+const DEFAULT_NETWORK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Tries of a fetch, clone or push that fails for a passing reason (the forge stalled or
+/// dropped the connection), the first included.
+const NETWORK_TRIES: u32 = 3;
+/// The wait before the second try; it doubles.
+const NETWORK_RETRY_DELAY: Duration = Duration::from_millis(500);
+
+/// What git prints when the network, not the request, failed: worth another try. Anything else
+/// (a refused push, a missing repository, bad credentials) is final.
+const PASSING_NETWORK_FAILURES: [&str; 10] = [
+    "Operation too slow",
+    "Operation timed out",
+    "Failed to connect",
+    "Connection refused",
+    "Connection reset",
+    "Could not resolve host",
+    "RPC failed",
+    "The requested URL returned error: 5",
+    "the remote end hung up unexpectedly",
+    "early EOF",
+];
+
 /// Runs git with a configuration of errand's own.
 #[derive(Debug, Clone)]
 pub struct Git {
     author: CommitAuthor,
+    network_timeout: Duration,
 }
 
 impl Git {
     pub fn new(author: CommitAuthor) -> Self {
-        Self { author }
+        Self { author, network_timeout: DEFAULT_NETWORK_TIMEOUT }
+    }
+
+    /// A fetch or push over HTTP that receives nothing from the forge for `timeout` is given up
+    /// (and tried again, see [`NETWORK_TRIES`]); git counts it in whole seconds.
+    pub fn with_network_timeout(self, timeout: Duration) -> Self {
+        Self { network_timeout: timeout, ..self }
     }
 
     /// A git command that ignores system and user configuration, never prompts, trusts
@@ -59,11 +92,15 @@ impl Git {
         if let Some(dir) = dir {
             cmd.current_dir(dir);
         }
+        // Under one byte a second for the whole time-out is a stalled transfer.
+        let stalled_after = self.network_timeout.as_secs_f64().ceil().max(1.0).to_string();
         let mut config: Vec<(String, String)> = vec![
             ("safe.directory".into(), "*".into()),
             ("init.defaultBranch".into(), "main".into()),
             ("core.hooksPath".into(), "/dev/null".into()),
             ("protocol.file.allow".into(), "always".into()),
+            ("http.lowSpeedLimit".into(), "1".into()),
+            ("http.lowSpeedTime".into(), stalled_after),
         ];
         if let Some((url, token)) = remote {
             let basic =
@@ -102,6 +139,29 @@ impl Git {
             );
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs `attempt` (a command that talks to the forge) again after a passing network failure,
+    /// up to [`NETWORK_TRIES`] tries. Each try must be safe to repeat: a fetch is, and so is a
+    /// push of the same commit (a push whose answer was lost finds the branch already there).
+    async fn with_network_retries<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut delay = NETWORK_RETRY_DELAY;
+        let mut tries = 1;
+        loop {
+            match attempt().await {
+                Err(error) if tries < NETWORK_TRIES && is_passing_network_failure(&error) => {
+                    tracing::warn!(what, error = format!("{error:#}"), ?delay, "git lost the forge; trying again");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    tries += 1;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Clones the mirror into `dest` and checks out `branch`; returns the base commit.
@@ -179,7 +239,8 @@ impl Git {
         refspec: &str,
     ) -> Result<()> {
         let remote = token.map(|t| (clone_url, t));
-        self.run(Some(workspace), remote, &["push", "--quiet", clone_url, refspec])
+        let push = ["push", "--quiet", clone_url, refspec];
+        self.with_network_retries("pushing", || self.run(Some(workspace), remote, &push))
             .await
             .with_context(|| format!("pushing {branch}"))?;
         Ok(())
@@ -223,24 +284,36 @@ impl MirrorCache {
         let path = self.mirror_path(repo);
         let remote = token.map(|t| (clone_url, t));
         if path.join("HEAD").exists() {
+            let fetch = ["fetch", "--quiet", "--prune", clone_url, "+refs/heads/*:refs/heads/*"];
             self.git
-                .run(Some(&path), remote, &["fetch", "--quiet", "--prune", clone_url, "+refs/heads/*:refs/heads/*"])
+                .with_network_retries("fetching", || self.git.run(Some(&path), remote, &fetch))
                 .await
                 .with_context(|| format!("fetching {repo} into its mirror"))?;
             return Ok((path, MirrorState::Fetched));
         }
         let partial = path.with_extension("git.partial");
-        let _ = tokio::fs::remove_dir_all(&partial).await;
+        let partial_s = path_str(&partial)?;
         tokio::fs::create_dir_all(partial.parent().unwrap_or(&self.root))
             .await
             .context("creating the mirror directory")?;
         self.git
-            .run(None, remote, &["clone", "--quiet", "--bare", clone_url, path_str(&partial)?])
+            .with_network_retries("cloning", || async {
+                // What a failed try left behind would make the next one refuse to start.
+                let _ = tokio::fs::remove_dir_all(&partial).await;
+                self.git.run(None, remote, &["clone", "--quiet", "--bare", clone_url, partial_s]).await
+            })
             .await
             .with_context(|| format!("cloning {repo}"))?;
         tokio::fs::rename(&partial, &path).await.context("moving the new mirror in place")?;
         Ok((path, MirrorState::Cloned))
     }
+}
+
+/// Whether git failed because the forge stalled or the connection broke (see
+/// [`PASSING_NETWORK_FAILURES`]).
+fn is_passing_network_failure(error: &anyhow::Error) -> bool {
+    let text = format!("{error:#}");
+    PASSING_NETWORK_FAILURES.iter().any(|sign| text.contains(sign))
 }
 
 /// `scheme://host[:port]` of a URL, which is what git's `http.<url>.*` settings match on.

@@ -12,8 +12,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::retry::{ForgeError, with_retries};
+use super::retry::{Failure, ForgeError, retry_tries, timed, with_retries};
 use crate::job::{PullRequestRef, RepoName};
+
+/// How long opening a connection to GitHub may take, at most (never more than the request
+/// time-out).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How errand authenticates to GitHub.
 pub enum GithubAuth {
@@ -28,18 +32,23 @@ pub enum GithubAuth {
 pub struct Github {
     client: Octocrab,
     app_mode: bool,
+    /// How long one try of a request may take.
+    timeout: Duration,
 }
 
 impl Github {
-    pub fn new(api_url: &str, auth: GithubAuth) -> Result<Self> {
+    /// A client whose requests give up after `timeout` without an answer from GitHub (then
+    /// [`with_retries`] tries again; a create looks for what the lost try made first).
+    pub fn new(api_url: &str, auth: GithubAuth, timeout: Duration) -> Result<Self> {
         // octocrab's own retry re-sends POSTs at once on a 5xx and ignores Retry-After: it would
-        // post a comment twice. `with_retries` retries deliberately instead.
+        // post a comment twice. `with_retries` retries deliberately instead, and bounds each try
+        // by `timeout`. octocrab's read time-out is not used for that: it starts counting when
+        // a pooled connection falls idle, so a request on a reused connection would be cut short.
         let builder = Octocrab::builder()
             .base_uri(api_url)
             .context("parsing the GitHub API URL")?
             .add_retry_config(RetryConfig::None)
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(30)));
+            .set_connect_timeout(Some(CONNECT_TIMEOUT.min(timeout)));
         let (builder, app_mode) = match auth {
             GithubAuth::Token(token) => (builder.personal_token(token), false),
             GithubAuth::App { app_id, private_key_pem } => {
@@ -48,7 +57,7 @@ impl Github {
                 (builder.app(AppId(app_id), key), true)
             }
         };
-        Ok(Self { client: builder.build().context("building the GitHub client")?, app_mode })
+        Ok(Self { client: builder.build().context("building the GitHub client")?, app_mode, timeout })
     }
 
     /// A client for one repository, authenticated as the installation that delivered the job.
@@ -58,14 +67,28 @@ impl Github {
                 .client
                 .installation(InstallationId(id))
                 .map_err(|e| ForgeError::Fatal(anyhow!(e).context("selecting the installation")))?,
+            // A request from Slack names no installation: ask GitHub which one holds the repository.
             (true, None) => {
-                return Err(ForgeError::Fatal(anyhow!(
-                    "the webhook carried no installation id; is errand installed as a GitHub App on {repo}?"
-                )));
+                let path = format!("/repos/{}/{}/installation", repo.owner(), repo.name());
+                let found: Result<Installation, ForgeError> =
+                    with_retries("finding the App's installation", self.timeout, || {
+                        self.client.get(&path, None::<&()>)
+                    })
+                    .await;
+                match found {
+                    Ok(installation) => self
+                        .client
+                        .installation(InstallationId(installation.id))
+                        .map_err(|e| ForgeError::Fatal(anyhow!(e).context("selecting the installation")))?,
+                    Err(ForgeError::Status { status: 404, .. }) => {
+                        return Err(ForgeError::NotInstalled { repo: repo.to_string() });
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             (false, _) => self.client.clone(),
         };
-        Ok(RepoClient { client, app_mode: self.app_mode, repo: repo.clone() })
+        Ok(RepoClient { client, app_mode: self.app_mode, repo: repo.clone(), timeout: self.timeout })
     }
 }
 
@@ -74,6 +97,11 @@ impl Github {
 pub struct RepoInfo {
     pub default_branch: String,
     pub clone_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Installation {
+    id: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +219,7 @@ pub struct RepoClient {
     client: Octocrab,
     app_mode: bool,
     repo: RepoName,
+    timeout: Duration,
 }
 
 impl RepoClient {
@@ -204,19 +233,21 @@ impl RepoClient {
         if !self.app_mode {
             return Ok(None);
         }
-        with_retries("minting an installation token", || async { self.client.installation_token().await.map(Some) })
-            .await
+        with_retries("minting an installation token", self.timeout, || async {
+            self.client.installation_token().await.map(Some)
+        })
+        .await
     }
 
     pub async fn repository(&self) -> Result<RepoInfo, ForgeError> {
-        with_retries("reading the repository", || self.client.get(self.route(""), None::<&()>)).await
+        with_retries("reading the repository", self.timeout, || self.client.get(self.route(""), None::<&()>)).await
     }
 
     /// The requester's permission on the repository: `admin`, `maintain`, `write`, `triage`,
     /// `read` or `none`. (octocrab's typed call cannot parse GitHub's answer.)
     pub async fn permission(&self, user: &str) -> Result<String, ForgeError> {
         let route = self.route(&format!("/collaborators/{user}/permission"));
-        match with_retries("checking the requester's permission", || {
+        match with_retries("checking the requester's permission", self.timeout, || {
             self.client.get::<Permission, _, _>(route.clone(), None::<&()>)
         })
         .await
@@ -231,7 +262,7 @@ impl RepoClient {
     pub async fn file(&self, path: &str, git_ref: &str) -> Result<Option<String>, ForgeError> {
         let route = self.route(&format!("/contents/{path}"));
         let query = [("ref", git_ref)];
-        let found = with_retries("reading a file from the repository", || {
+        let found = with_retries("reading a file from the repository", self.timeout, || {
             self.client.get::<Contents, _, _>(route.clone(), Some(&query))
         })
         .await;
@@ -255,7 +286,8 @@ impl RepoClient {
         let route = self.route("/contents/");
         let query = [("ref", git_ref)];
         let entries: Vec<DirEntry> =
-            with_retries("listing the repository root", || self.client.get(route.clone(), Some(&query))).await?;
+            with_retries("listing the repository root", self.timeout, || self.client.get(route.clone(), Some(&query)))
+                .await?;
         Ok(entries.into_iter().map(|e| e.name).collect())
     }
 
@@ -267,7 +299,7 @@ impl RepoClient {
             Reactable::Issue(number) => self.route(&format!("/issues/{number}/reactions")),
         };
         let reaction = json!({ "content": content });
-        with_retries("reacting to the request", || {
+        with_retries("reacting to the request", self.timeout, || {
             self.client.post::<_, serde_json::Value>(route.clone(), Some(&reaction))
         })
         .await
@@ -280,7 +312,7 @@ impl RepoClient {
         for page in 1..=10u32 {
             let query = [("per_page", "100".to_owned()), ("page", page.to_string())];
             let comments: Vec<CommentBody> =
-                with_retries("listing comments", || self.client.get(route.clone(), Some(&query))).await?;
+                with_retries("listing comments", self.timeout, || self.client.get(route.clone(), Some(&query))).await?;
             if let Some(c) = comments.iter().find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker))) {
                 return Ok(Some(c.id));
             }
@@ -292,14 +324,16 @@ impl RepoClient {
     }
 
     /// Posts a comment carrying `marker` once: before each try it looks for a comment that an
-    /// earlier try (whose answer was lost) already made.
+    /// earlier try (whose answer was lost) already made. A look-up that fails ends the call: to
+    /// post without knowing could post twice.
     pub async fn create_comment_once(&self, issue: u64, body: &str, marker: &str) -> Result<u64, ForgeError> {
         let route = self.route(&format!("/issues/{issue}/comments"));
-        with_retries("posting a comment", || async {
-            if let Ok(Some(id)) = self.find_comment(issue, marker).await {
+        let request = json!({ "body": body });
+        retry_tries("posting a comment", || async {
+            if let Some(id) = self.find_comment(issue, marker).await.map_err(Failure::Settled)? {
                 return Ok(id);
             }
-            self.client.post::<_, Created>(route.clone(), Some(&json!({ "body": body }))).await.map(|c| c.id)
+            timed(self.timeout, self.client.post::<_, Created>(route.clone(), Some(&request))).await.map(|c| c.id)
         })
         .await
     }
@@ -307,15 +341,17 @@ impl RepoClient {
     pub async fn update_comment(&self, comment_id: u64, body: &str) -> Result<(), ForgeError> {
         let route = self.route(&format!("/issues/comments/{comment_id}"));
         let edit = json!({ "body": body });
-        with_retries("editing a comment", || self.client.patch::<serde_json::Value, _, _>(route.clone(), Some(&edit)))
-            .await
-            .map(drop)
+        with_retries("editing a comment", self.timeout, || {
+            self.client.patch::<serde_json::Value, _, _>(route.clone(), Some(&edit))
+        })
+        .await
+        .map(drop)
     }
 
     /// A pull request.
     pub async fn pull(&self, number: u64) -> Result<PullInfo, ForgeError> {
         let route = self.route(&format!("/pulls/{number}"));
-        with_retries("reading the pull request", || self.client.get(route.clone(), None::<&()>)).await
+        with_retries("reading the pull request", self.timeout, || self.client.get(route.clone(), None::<&()>)).await
     }
 
     /// Whether `branch` is protected. errand pushes to a protected branch never, even when its
@@ -323,7 +359,7 @@ impl RepoClient {
     pub async fn branch_protected(&self, branch: &str) -> Result<bool, ForgeError> {
         let route = self.route(&format!("/branches/{branch}"));
         let info: BranchInfo =
-            with_retries("reading the branch", || self.client.get(route.clone(), None::<&()>)).await?;
+            with_retries("reading the branch", self.timeout, || self.client.get(route.clone(), None::<&()>)).await?;
         Ok(info.protected)
     }
 
@@ -343,7 +379,8 @@ impl RepoClient {
         for page in 1..=10u32 {
             let query = [("per_page", "100".to_owned()), ("page", page.to_string())];
             let comments: Vec<ReviewComment> =
-                with_retries("listing review comments", || self.client.get(route.clone(), Some(&query))).await?;
+                with_retries("listing review comments", self.timeout, || self.client.get(route.clone(), Some(&query)))
+                    .await?;
             let last = comments.len() < 100;
             all.extend(comments);
             if last {
@@ -363,15 +400,16 @@ impl RepoClient {
         marker: &str,
     ) -> Result<u64, ForgeError> {
         let route = self.route(&format!("/pulls/{pull}/comments/{thread}/replies"));
-        with_retries("replying in the review thread", || async {
-            if let Ok(comments) = self.review_comments(pull).await
-                && let Some(found) = comments
-                    .iter()
-                    .find(|c| c.in_reply_to_id == Some(thread) && c.body.as_deref().is_some_and(|b| b.contains(marker)))
-            {
+        let request = json!({ "body": body });
+        retry_tries("replying in the review thread", || async {
+            let comments = self.review_comments(pull).await.map_err(Failure::Settled)?;
+            let made = |c: &&ReviewComment| {
+                c.in_reply_to_id == Some(thread) && c.body.as_deref().is_some_and(|b| b.contains(marker))
+            };
+            if let Some(found) = comments.iter().find(made) {
                 return Ok(found.id);
             }
-            self.client.post::<_, Created>(route.clone(), Some(&json!({ "body": body }))).await.map(|c| c.id)
+            timed(self.timeout, self.client.post::<_, Created>(route.clone(), Some(&request))).await.map(|c| c.id)
         })
         .await
     }
@@ -380,7 +418,7 @@ impl RepoClient {
     pub async fn update_review_comment(&self, comment_id: u64, body: &str) -> Result<(), ForgeError> {
         let route = self.route(&format!("/pulls/comments/{comment_id}"));
         let edit = json!({ "body": body });
-        with_retries("editing a review comment", || {
+        with_retries("editing a review comment", self.timeout, || {
             self.client.patch::<serde_json::Value, _, _>(route.clone(), Some(&edit))
         })
         .await
@@ -391,7 +429,7 @@ impl RepoClient {
     pub async fn find_pull(&self, branch: &str) -> Result<Option<PullRequestRef>, ForgeError> {
         let head = format!("{}:{branch}", self.repo.owner());
         let query = [("head", head.as_str()), ("state", "all")];
-        let pulls: Vec<PullBody> = with_retries("looking for an existing pull request", || {
+        let pulls: Vec<PullBody> = with_retries("looking for an existing pull request", self.timeout, || {
             self.client.get(self.route("/pulls"), Some(&query))
         })
         .await?;
@@ -412,7 +450,7 @@ impl RepoClient {
             return Ok(existing);
         }
         let request = json!({ "title": title, "head": branch, "base": base, "body": body });
-        let created = with_retries("opening the pull request", || {
+        let created = with_retries("opening the pull request", self.timeout, || {
             self.client.post::<_, PullBody>(self.route("/pulls"), Some(&request))
         })
         .await;
@@ -430,7 +468,7 @@ impl RepoClient {
     pub async fn update_pull_body(&self, number: u64, body: &str) -> Result<(), ForgeError> {
         let route = self.route(&format!("/pulls/{number}"));
         let edit = json!({ "body": body });
-        with_retries("updating the pull request", || {
+        with_retries("updating the pull request", self.timeout, || {
             self.client.patch::<serde_json::Value, _, _>(route.clone(), Some(&edit))
         })
         .await

@@ -23,6 +23,9 @@ pub enum ForgeError {
     /// GitHub answered with a client error (404, 422, 403 without a rate limit, ...).
     #[error("GitHub answered {status}: {message}")]
     Status { status: u16, message: String },
+    /// errand's GitHub App is not installed on the repository (or it does not exist).
+    #[error("errand's GitHub App is not installed on {repo}, or the repository does not exist")]
+    NotInstalled { repo: String },
     /// Anything else: a bug or a misconfiguration.
     #[error(transparent)]
     Fatal(anyhow::Error),
@@ -49,7 +52,38 @@ fn classify(error: &octocrab::Error) -> (bool, Option<Duration>) {
     }
 }
 
-fn into_forge_error(what: &'static str, error: octocrab::Error) -> ForgeError {
+/// One failed try: GitHub's (or the connection's) error, no answer in time, or, for a try made
+/// of several calls, a call that already failed for good after retries of its own.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Failure {
+    #[error(transparent)]
+    Octocrab(octocrab::Error),
+    #[error("GitHub did not answer within {0:?}")]
+    TimedOut(Duration),
+    #[error(transparent)]
+    Settled(ForgeError),
+}
+
+impl Failure {
+    /// Whether the try is worth repeating, and after how long GitHub asked us to wait. A try
+    /// without an answer is repeated: whatever it may have done, each create looks for it first.
+    fn classify(&self) -> (bool, Option<Duration>) {
+        match self {
+            Failure::Octocrab(error) => classify(error),
+            Failure::TimedOut(_) => (true, None),
+            Failure::Settled(_) => (false, None),
+        }
+    }
+}
+
+fn into_forge_error(what: &'static str, failure: Failure) -> ForgeError {
+    let error = match failure {
+        Failure::Octocrab(error) => error,
+        timed_out @ Failure::TimedOut(_) => {
+            return ForgeError::Transient { what, source: anyhow::Error::new(timed_out) };
+        }
+        Failure::Settled(error) => return error,
+    };
     let (transient, _) = classify(&error);
     match error {
         _ if transient => ForgeError::Transient { what, source: anyhow::Error::new(error) },
@@ -67,11 +101,34 @@ fn into_forge_error(what: &'static str, error: octocrab::Error) -> ForgeError {
     }
 }
 
-/// Runs `call` until it succeeds, fails for good, or the tries run out.
-pub async fn with_retries<T, F, Fut>(what: &'static str, call: F) -> Result<T, ForgeError>
+/// Runs `call` until it succeeds, fails for good, or the tries run out; a try without an answer
+/// after `timeout` is given up (the request dropped) and counts as a passing failure.
+pub async fn with_retries<T, F, Fut>(what: &'static str, timeout: Duration, mut call: F) -> Result<T, ForgeError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, octocrab::Error>>,
+{
+    retry_tries(what, || timed(timeout, call())).await
+}
+
+/// One request, given up after `timeout` without an answer.
+pub(super) async fn timed<T>(
+    timeout: Duration,
+    request: impl Future<Output = Result<T, octocrab::Error>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(timeout, request).await {
+        Ok(answer) => answer.map_err(Failure::Octocrab),
+        Err(_) => Err(Failure::TimedOut(timeout)),
+    }
+}
+
+/// [`with_retries`] for a call whose tries are each several requests (a look-up, then a create),
+/// each bounded on its own: by [`timed`], or by a `with_retries` of its own whose final failure
+/// ends the call ([`Failure::Settled`]).
+pub(super) async fn retry_tries<T, F, Fut>(what: &'static str, call: F) -> Result<T, ForgeError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
 {
     let backoff = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(250))
@@ -79,8 +136,8 @@ where
         .with_max_times(TRIES - 1)
         .with_jitter();
     call.retry(backoff)
-        .when(|e| classify(e).0)
-        .adjust(|e, backoff| match classify(e).1 {
+        .when(|e| e.classify().0)
+        .adjust(|e, backoff| match e.classify().1 {
             Some(wait) if wait > MAX_RETRY_AFTER => None,
             Some(wait) => Some(wait),
             None => backoff,

@@ -93,6 +93,8 @@ pub struct Trigger {
     pub command: Result<Command, ParseError>,
     /// An idempotency key wider than the delivery: every event of one review is one job.
     pub dedup_key: Option<String>,
+    /// The earlier task of the same Slack thread, whose work a new task continues.
+    pub continues: Option<JobId>,
 }
 
 impl Trigger {
@@ -113,7 +115,7 @@ impl Trigger {
 
     /// The thread (issue or pull request) the request was made in, as [`Job::thread`] names it.
     pub fn thread(&self) -> String {
-        crate::job::thread_key(&self.repo, self.issue)
+        self.reply.conversation(&self.repo).unwrap_or_default()
     }
 
     fn job(&self, instruction: &str, kind: JobKind) -> Job {
@@ -134,6 +136,7 @@ impl Trigger {
             kind,
             follow_up: self.on_pull_request.then_some(FollowUp { pull: self.issue }),
             attempts: None,
+            continues: self.continues.clone(),
         }
     }
 }
@@ -340,6 +343,7 @@ fn parse_issue_comment(payload: CommentEventPayload, context: &ParseContext<'_>)
         mention: parsed.mention,
         command: parsed.command,
         dedup_key: None,
+        continues: None,
     })))
 }
 
@@ -353,6 +357,7 @@ fn parse_review_comment(payload: CommentEventPayload, context: &ParseContext<'_>
     let review_id = comment.pull_request_review_id;
     Ok(GithubEvent::Trigger(Box::new(Trigger {
         dedup_key: review_key(&repo, review_id, edited),
+        continues: None,
         repo,
         source: Source::GithubReviewComment,
         requested_by: login,
@@ -403,6 +408,7 @@ fn parse_review(payload: ReviewPayload, context: &ParseContext<'_>) -> Result<Gi
     };
     Ok(GithubEvent::Trigger(Box::new(Trigger {
         dedup_key: review_key(&repo, Some(review_id), false),
+        continues: None,
         repo,
         source: Source::GithubReviewComment,
         requested_by: login,
@@ -460,6 +466,7 @@ fn parse_issues(payload: IssuesPayload, context: &ParseContext<'_>) -> Result<Gi
         mention: context.mentions.first().cloned().unwrap_or_else(|| "@agent".to_owned()),
         command: Ok(Command::Task { instruction: String::new(), options: TaskOptions::default() }),
         dedup_key: None,
+        continues: None,
     })))
 }
 

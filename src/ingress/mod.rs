@@ -1,6 +1,7 @@
 //! The HTTP server: verifies and parses webhooks, enqueues jobs, answers at once; serves the job API.
 //!
-//! Routes: `POST /github/webhook`, `GET /api/jobs`, `GET /api/jobs/{id}`, `GET /healthz`.
+//! Routes: `POST /github/webhook`, `POST /slack/events`, `POST /slack/commands` (when Slack is
+//! configured, [`slack`]), `GET /api/jobs`, `GET /api/jobs/{id}`, `GET /healthz`.
 //! Nothing slow happens inside a request: no GitHub API call, no agent. The acknowledgement a
 //! person sees (the 👀 reaction, the tracking comment) is the worker's, nudged through `acks`.
 //!
@@ -14,6 +15,7 @@ mod control;
 pub mod github;
 pub mod limits;
 pub mod signature;
+pub mod slack;
 pub mod spool;
 mod webhook;
 
@@ -51,6 +53,9 @@ pub const DEFAULT_SPOOL_MAX_JOBS: usize = 10_000;
 /// The most bytes the spool holds by default (`ERRAND_SPOOL_MAX_BYTES`): 256 MiB.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Slack's requests are small; anything larger is not from Slack.
+pub const MAX_SLACK_BODY_BYTES: usize = 1024 * 1024;
+
 /// How long a request waits for the queue by default before the job goes to the spool.
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -84,6 +89,8 @@ pub struct IngressSettings {
     pub queue_timeout: Duration,
     /// `ERRAND_RATE_LIMIT_REQUESTER`, `ERRAND_RATE_LIMIT_REPOSITORY`: new jobs per minute.
     pub rate_limits: RateLimits,
+    /// `ERRAND_SLACK_*`: the Slack routes answer 404 without it.
+    pub slack: Option<Arc<slack::SlackIngress>>,
 }
 
 impl Default for IngressSettings {
@@ -104,6 +111,7 @@ impl Default for IngressSettings {
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             rate_limits: RateLimits::default(),
+            slack: None,
         }
     }
 }
@@ -173,6 +181,8 @@ fn build(
     let state = AppState(Arc::new(Shared { settings, queue, acks, spool, _replay: replay }));
     Router::new()
         .route("/github/webhook", post(webhook::github_webhook).layer(DefaultBodyLimit::max(max_body_bytes)))
+        .route("/slack/events", post(slack::slack_events).layer(DefaultBodyLimit::max(MAX_SLACK_BODY_BYTES)))
+        .route("/slack/commands", post(slack::slack_commands).layer(DefaultBodyLimit::max(MAX_SLACK_BODY_BYTES)))
         .merge(api::routes())
         .route("/healthz", get(|| async { "ok" }))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

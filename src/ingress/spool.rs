@@ -329,6 +329,7 @@ mod tests {
             kind: Default::default(),
             follow_up: None,
             attempts: None,
+            continues: None,
         }
     }
 

@@ -128,7 +128,7 @@ pub(super) async fn github_webhook(
     }
 }
 
-async fn accept_trigger(
+pub(super) async fn accept_trigger(
     state: &AppState,
     delivery: Option<String>,
     trigger: &Trigger,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::redact::Redactor;
 use crate::agents::{self, AgentTranscript};
-use crate::job::{Job, JobId, PullRequestRef};
+use crate::job::{Job, JobId, PullRequestRef, Source};
 use crate::rollout::ranking::Score;
 use crate::rollout::{AgentEnd, CheckResult, Outcome, summary_title};
 
@@ -36,6 +36,10 @@ pub enum Progress {
         pull: PullRequestRef,
         passed: usize,
         total: usize,
+        /// Each check after the agent: ✅/❌, name, command, exit code (for Slack's reply).
+        checks: Vec<(bool, String, String, String)>,
+        /// The change in one line (the pull request's title).
+        title: Option<String>,
     },
     /// The agent changed nothing: its summary is the answer.
     Answered {
@@ -118,7 +122,7 @@ impl Renderer {
             Progress::Retrying { reason } => {
                 format!("⏳ **Waiting to retry**: {}. errand will try again shortly.", self.redactor.redact(reason))
             }
-            Progress::PullRequest { pull, passed, total } => {
+            Progress::PullRequest { pull, passed, total, .. } => {
                 let checks = if *total == 0 {
                     "no checks configured".to_owned()
                 } else {
@@ -351,10 +355,13 @@ impl Renderer {
         if !attempts.is_empty() {
             let _ = write!(body, "\n{attempts}");
         }
+        let who = match job.source {
+            Source::Slack => format!("Slack user `{}`", job.requested_by),
+            _ => format!("@{}", job.requested_by),
+        };
         let _ = write!(
             body,
-            "\n---\n<sub>Requested by @{who} in {url} · errand job {job_ref} · agent finished in {took}</sub>\n",
-            who = job.requested_by,
+            "\n---\n<sub>Requested by {who} in {url} · errand job {job_ref} · agent finished in {took}</sub>\n",
             url = job.task.url,
             job_ref = self.job_ref(&job.id),
             took = human(outcome.agent.as_ref().map_or(Duration::ZERO, |a| a.duration)),
@@ -377,6 +384,7 @@ impl Renderer {
                 commands.join(", ")
             );
         }
+        out.push_str(&outcome.environment.testing_note());
         if let Some(transcript) = outcome.transcript.as_ref().filter(|t| !t.commands.is_empty()) {
             out.push_str(&self.agent_runs(transcript));
         }
@@ -530,6 +538,7 @@ mod tests {
             kind: Default::default(),
             follow_up: None,
             attempts: None,
+            continues: None,
         }
     }
 
@@ -564,6 +573,7 @@ mod tests {
             commit: Some("b".repeat(40)),
             diffstat: " calc.sh | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n".into(),
             mirror: MirrorState::Fetched,
+            environment: crate::rollout::EnvironmentState::None,
             detected_from: None,
             transcript: None,
             duration: Duration::from_secs(14),
@@ -597,7 +607,7 @@ mod tests {
         let states = [
             Progress::Queued { position: Some(2) },
             Progress::Running { step: "the agent is working in a sandbox".into() },
-            Progress::PullRequest { pull: pull.clone(), passed: 1, total: 1 },
+            Progress::PullRequest { pull: pull.clone(), passed: 1, total: 1, checks: Vec::new(), title: None },
             Progress::Answered { answer: "It subtracts.".into() },
             Progress::Refused { user: "visitor".into(), permission: "read".into() },
             Progress::Failed { reason: "the agent exited with code 3.".into(), hint: r.retry_hint() },

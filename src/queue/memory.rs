@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use chrono::Utc;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{DEDUP_TTL, Delivery, Enqueued, QueueSettings, RECENT_JOBS, WindowCount};
+use super::{DEDUP_TTL, Delivery, Enqueued, LeaseNotHeld, QueueSettings, RECENT_JOBS, WindowCount};
 use crate::job::{Job, JobId, JobRecord, JobStatus, JobUpdate};
 
 /// The in-memory queue. Clones share one queue. Time is `tokio::time`, so tests can pause it.
@@ -78,7 +78,7 @@ impl State {
                 self.leases.remove(id);
                 Ok(())
             }
-            _ => bail!("job {id}: {} no longer holds the lease", delivery.worker),
+            _ => Err(LeaseNotHeld { job: id.clone(), worker: delivery.worker.clone() }.into()),
         }
     }
 
@@ -384,6 +384,7 @@ mod tests {
             kind: Default::default(),
             follow_up: None,
             attempts: None,
+            continues: None,
         }
     }
 

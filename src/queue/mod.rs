@@ -45,6 +45,15 @@ pub struct WindowCount {
     pub resets_in: Duration,
 }
 
+/// Why a delivery could not be settled (finished, retried, deferred, dead-lettered): another
+/// delivery holds the job now. Unlike a queue that cannot be reached, asking again cannot help.
+#[derive(Debug, thiserror::Error)]
+#[error("job {job}: {worker} no longer holds the lease")]
+pub struct LeaseNotHeld {
+    pub job: JobId,
+    pub worker: String,
+}
+
 /// A claimed job: the worker holds its lease until it finishes, retries, hands back or loses it.
 #[derive(Debug, Clone)]
 pub struct Delivery {

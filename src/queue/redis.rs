@@ -33,7 +33,7 @@ use chrono::Utc;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{DEDUP_TTL, Delivery, Enqueued, QueueSettings, RECENT_JOBS, WindowCount};
+use super::{DEDUP_TTL, Delivery, Enqueued, LeaseNotHeld, QueueSettings, RECENT_JOBS, WindowCount};
 use crate::job::{Job, JobId, JobRecord, JobStatus, JobUpdate};
 
 /// The namespace of production keys.
@@ -41,6 +41,9 @@ const DEFAULT_NAMESPACE: &str = "q";
 /// Ordinary commands fail after this long rather than hang; Lua scripts here are short.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest pause between two attempts to reconnect after Redis went away (they start at
+/// 100 ms and double): a restarted Redis is found again within about this long.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
 /// The longest a claim blocks on the stream before it looks at leases and retries again. A retry
 /// scheduled or a lease renewed while a claim blocks does not wake it, so this bounds the delay.
 const MAX_BLOCK: Duration = Duration::from_millis(250);
@@ -179,7 +182,8 @@ impl RedisQueue {
         let client = Client::open(url).context("parsing the Redis URL")?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT));
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_max_delay(RECONNECT_MAX_DELAY);
         let commands =
             client.get_connection_manager_with_config(config).await.context("connecting to Redis for commands")?;
         Ok(Self {
@@ -388,7 +392,7 @@ impl RedisQueue {
             .await
             .with_context(|| format!("releasing job {id}"))?;
         if released != 1 {
-            bail!("job {id}: {} no longer holds the lease", delivery.worker);
+            return Err(LeaseNotHeld { job: id.clone(), worker: delivery.worker.clone() }.into());
         }
         Ok(())
     }
@@ -403,6 +407,8 @@ impl RedisQueue {
             ("tracking_comment_id", update.tracking_comment_id.is_some()),
             ("pull_request", update.pull_request.is_some()),
             ("cancel_requested_by", update.cancel_requested_by.is_some()),
+            ("slack_reply_ts", update.slack_reply_ts.is_some()),
+            ("slack_thread_ts", update.slack_thread_ts.is_some()),
             ("updated_at", true),
         ];
         update.apply(&mut record, Utc::now());
@@ -587,6 +593,8 @@ fn record_fields(record: &JobRecord) -> Result<Vec<(&'static str, String)>> {
         ("tracking_comment_id", json(&record.tracking_comment_id)?),
         ("pull_request", json(&record.pull_request)?),
         ("cancel_requested_by", json(&record.cancel_requested_by)?),
+        ("slack_reply_ts", json(&record.slack_reply_ts)?),
+        ("slack_thread_ts", json(&record.slack_thread_ts)?),
     ])
 }
 

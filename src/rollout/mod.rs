@@ -1,7 +1,9 @@
-//! One attempt at a job: a workspace from the mirror cache, the baseline checks, the agent, the
-//! checks again, and the diff, all in sandbox containers; what it yields is the evidence.
+//! One attempt at a job: a workspace from the mirror cache, the environment (setup, or a cached
+//! image of it), the baseline checks, the agent, the checks again, and the diff, all in sandbox
+//! containers; what it yields is the evidence.
 
 mod checkouts;
+pub mod environment;
 mod outcome;
 pub mod ranking;
 mod workspace;
@@ -14,6 +16,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use self::checkouts::{CheckoutPool, CheckoutState};
+pub use self::environment::EnvironmentState;
+use self::environment::{ENV_HOME, Prepared};
 pub use self::outcome::{AgentEnd, CheckResult, Outcome, StepReport, skipped_for_time};
 use self::workspace::Workspace;
 pub use self::workspace::hand_to_sandbox;
@@ -27,6 +31,8 @@ use crate::sandbox::{Limits, NetworkAccess, Sandbox, SandboxError, StepSpec};
 /// they never show up in the diff).
 pub const TASK_FILE: &str = "/errand/task.md";
 pub const SUMMARY_FILE: &str = "/errand/summary.md";
+/// `$HOME` of the steps of a repository without setup: the container's size-limited tmpfs.
+const SCRATCH_HOME: &str = "/tmp";
 
 /// What every rollout on this worker shares.
 #[derive(Debug, Clone)]
@@ -41,6 +47,8 @@ pub struct RolloutSettings {
     pub sandbox_uid: u32,
     pub limits: Limits,
     pub default_timeout: Duration,
+    /// How long an environment built by setup is reused (`ERRAND_ENV_CACHE_TTL`); zero keeps none.
+    pub env_cache_ttl: Duration,
 }
 
 /// Everything one attempt needs, resolved by the worker.
@@ -166,16 +174,26 @@ impl Rollout {
                 (lease.access(), Some(lease))
             }
         };
-        let steps = Steps { rollout: self, plan, workspace: &workspace, image: &image, network, deadline, cancel };
+        let mut steps =
+            Steps { rollout: self, plan, workspace: &workspace, image, home: SCRATCH_HOME, network, deadline, cancel };
+        // With setup, every step starts from its environment: built now, or a fresh one kept earlier.
+        let mut environment = None;
         let mut setup = Vec::new();
-        for (i, command) in plan.config.setup.iter().enumerate() {
-            let report = steps.run(&format!("setup-{}", i + 1), command).await?;
-            let failed = report.exit_code != 0 || report.timed_out;
-            setup.push(CheckResult::from_report(&format!("setup {}", i + 1), command, report));
-            if failed {
-                return Ok(Outcome::setup_failed(setup, base_commit, mirror_state, started.elapsed()));
+        if !plan.config.setup.commands.is_empty() {
+            match environment::prepare(&steps, self.settings.env_cache_ttl).await? {
+                Prepared::Ready(mut ready) => {
+                    tracing::info!(job = %plan.job.id, environment = ready.state.describe(), "environment ready");
+                    steps.image = ready.image.clone();
+                    steps.home = ENV_HOME;
+                    setup = std::mem::take(&mut ready.setup);
+                    environment = Some(ready);
+                }
+                Prepared::SetupFailed(setup) => {
+                    return Ok(Outcome::setup_failed(setup, base_commit, mirror_state, started.elapsed()));
+                }
             }
         }
+        let environment_state = environment.as_ref().map_or(EnvironmentState::None, |e| e.state.clone());
         let mut baseline = Vec::new();
         if plan.config.baseline_checks() {
             for (name, command) in &plan.config.checks {
@@ -218,6 +236,9 @@ impl Rollout {
             Some(_) => git.diffstat(workspace.repo_dir(), &base_commit).await.map_err(RolloutError::Transient)?,
             None => String::new(),
         };
+        if let Some(environment) = environment {
+            environment.release().await;
+        }
         // The commit lives in the workspace until it is pushed; the worker pushes it before the
         // workspace is dropped.
         Ok(Outcome {
@@ -231,6 +252,7 @@ impl Rollout {
             commit,
             diffstat,
             mirror: mirror_state,
+            environment: environment_state,
             duration: started.elapsed(),
             detected_from: plan.config.detected_from.clone(),
             transcript,
@@ -244,7 +266,9 @@ struct Steps<'a> {
     rollout: &'a Rollout,
     plan: &'a Plan<'a>,
     workspace: &'a Workspace,
-    image: &'a str,
+    /// The image steps start from: the repository's, or its environment's id.
+    image: String,
+    home: &'static str,
     network: NetworkAccess,
     deadline: Instant,
     cancel: &'a CancellationToken,
@@ -263,45 +287,29 @@ impl Steps<'_> {
         extra_env: &[(String, String)],
     ) -> Result<StepReport, RolloutError> {
         // Attempts of one job run side by side: their containers are told apart by the step.
-        let step = &match self.plan.attempt {
-            Some(attempt) => format!("a{attempt}-{step}"),
-            None => step.to_owned(),
-        };
+        let step = &self.step_name(step);
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Ok(skipped_for_time());
         }
-        let settings = &self.rollout.settings;
-        let limits = lowered_limits(&self.plan.config.resources, &settings.limits);
-        let spec = StepSpec {
-            job: self.plan.job.id.clone(),
-            step: step.to_owned(),
-            image: self.image.to_owned(),
-            script: script.to_owned(),
-            workspace: self.workspace.repo_dir().to_owned(),
-            errand_dir: self.workspace.errand_dir().to_owned(),
-            env: vec![
-                ("ERRAND_TASK".into(), task_line(self.plan.job)),
-                ("ERRAND_TASK_FILE".into(), TASK_FILE.into()),
-                ("ERRAND_SUMMARY_FILE".into(), SUMMARY_FILE.into()),
-                ("ERRAND_JOB_ID".into(), self.plan.job.id.to_string()),
-                ("ERRAND_REPO".into(), self.plan.job.repo.to_string()),
-                ("ERRAND_ATTEMPT".into(), self.plan.attempt.unwrap_or(1).to_string()),
-                ("HOME".into(), "/tmp".into()),
-                // `.git` stays the worker's (the sandbox user owns the files): without this, git
-                // inside the sandbox refuses the repository as "dubious ownership".
-                ("GIT_CONFIG_COUNT".into(), "1".into()),
-                ("GIT_CONFIG_KEY_0".into(), "safe.directory".into()),
-                ("GIT_CONFIG_VALUE_0".into(), "/workspace".into()),
-            ]
-            .into_iter()
-            .chain(extra_env.iter().cloned())
-            .collect(),
-            user: format!("{0}:{0}", settings.sandbox_uid),
-            network: self.network.clone(),
-            limits,
-            timeout: remaining,
-        };
+        let env = vec![
+            ("ERRAND_TASK".into(), task_line(self.plan.job)),
+            ("ERRAND_TASK_FILE".into(), TASK_FILE.into()),
+            ("ERRAND_SUMMARY_FILE".into(), SUMMARY_FILE.into()),
+            ("ERRAND_JOB_ID".into(), self.plan.job.id.to_string()),
+            ("ERRAND_REPO".into(), self.plan.job.repo.to_string()),
+            ("ERRAND_ATTEMPT".into(), self.plan.attempt.unwrap_or(1).to_string()),
+            ("HOME".into(), self.home.into()),
+            // `.git` stays the worker's (the sandbox user owns the files): without this, git
+            // inside the sandbox refuses the repository as "dubious ownership".
+            ("GIT_CONFIG_COUNT".into(), "1".into()),
+            ("GIT_CONFIG_KEY_0".into(), "safe.directory".into()),
+            ("GIT_CONFIG_VALUE_0".into(), "/workspace".into()),
+        ]
+        .into_iter()
+        .chain(extra_env.iter().cloned())
+        .collect();
+        let spec = self.spec(step, script, env, self.network.clone(), remaining);
         match self.rollout.sandbox.run_step(&spec, self.cancel).await {
             Ok(output) => {
                 tracing::info!(
@@ -318,6 +326,40 @@ impl Steps<'_> {
                 "the sandbox image `{image}` is not on this worker: build or pull it there"
             ))),
             Err(e) => Err(RolloutError::Abort(format!("the sandbox could not run step `{step}`: {e}"))),
+        }
+    }
+
+    /// A step's container: the attempt's image, workspace, user and limits, with `env` (its
+    /// whole environment), `network` and `timeout`. `step` is already told apart by attempt.
+    fn spec(
+        &self,
+        step: &str,
+        script: &str,
+        env: Vec<(String, String)>,
+        network: NetworkAccess,
+        timeout: Duration,
+    ) -> StepSpec {
+        let settings = &self.rollout.settings;
+        StepSpec {
+            job: self.plan.job.id.clone(),
+            step: step.to_owned(),
+            image: self.image.clone(),
+            script: script.to_owned(),
+            workspace: self.workspace.repo_dir().to_owned(),
+            errand_dir: self.workspace.errand_dir().to_owned(),
+            env,
+            user: format!("{0}:{0}", settings.sandbox_uid),
+            network,
+            limits: lowered_limits(&self.plan.config.resources, &settings.limits),
+            timeout,
+        }
+    }
+
+    /// `step` told apart from the same step of the job's other attempts.
+    fn step_name(&self, step: &str) -> String {
+        match self.plan.attempt {
+            Some(attempt) => format!("a{attempt}-{step}"),
+            None => step.to_owned(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::environment::EnvironmentState;
 use super::workspace::Workspace;
 use crate::forge::git::MirrorState;
 
@@ -74,6 +75,7 @@ impl CheckResult {
 /// Everything one attempt produced.
 #[derive(Debug)]
 pub struct Outcome {
+    /// The setup commands as they ran; none when the environment was cached (or there is no setup).
     pub setup: Vec<CheckResult>,
     /// The checks as they were before the agent ran.
     pub baseline: Vec<CheckResult>,
@@ -88,6 +90,8 @@ pub struct Outcome {
     pub commit: Option<String>,
     pub diffstat: String,
     pub mirror: MirrorState,
+    /// Where the steps started from: the repository's image, or an environment built or reused.
+    pub environment: EnvironmentState,
     pub duration: Duration,
     /// Set when the checks were detected (no `.errand.toml`): the file they were detected from.
     pub detected_from: Option<String>,
@@ -115,6 +119,7 @@ impl Outcome {
             commit: None,
             diffstat: String::new(),
             mirror,
+            environment: EnvironmentState::None,
             duration,
             detected_from: None,
             transcript: None,

@@ -158,6 +158,20 @@ pub fn container_body(spec: &StepSpec) -> ContainerCreateBody {
     }
 }
 
+/// The container setup runs in: the step's container, but idling (`idle_script`) while each setup
+/// command runs in it as an exec, and with `/workspace` read-only: what setup wrote there would
+/// not be in the image later steps start from, so it may not write there at all.
+pub fn setup_container_body(spec: &StepSpec, idle_script: &str) -> ContainerCreateBody {
+    let mut body = container_body(spec);
+    body.entrypoint = Some(vec!["sh".to_owned(), "-c".to_owned(), idle_script.to_owned()]);
+    if let Some(mounts) = body.host_config.as_mut().and_then(|host| host.mounts.as_mut()) {
+        for mount in mounts.iter_mut().filter(|m| m.target.as_deref() == Some(WORKSPACE_DIR)) {
+            mount.read_only = Some(true);
+        }
+    }
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -224,6 +238,26 @@ mod tests {
         let open = container_body(&StepSpec { network: NetworkAccess::Open, ..spec() });
         assert_eq!(open.host_config.expect("a host config").network_mode, None);
         assert_eq!(open.network_disabled, Some(false));
+    }
+
+    #[test]
+    fn the_setup_container_idles_with_a_read_only_workspace_and_the_same_hardening() {
+        let body = setup_container_body(&spec(), "sleep 1");
+        assert_eq!(body.entrypoint, Some(vec!["sh".to_owned(), "-c".to_owned(), "sleep 1".to_owned()]));
+        assert_eq!(body.user.as_deref(), Some("10001:10001"));
+        let host = body.host_config.expect("a host config");
+        let read_only: Vec<(String, bool)> = host
+            .mounts
+            .expect("mounts")
+            .into_iter()
+            .map(|m| (m.target.unwrap_or_default(), m.read_only.unwrap_or(false)))
+            .collect();
+        assert_eq!(read_only, [("/workspace".to_owned(), true), ("/errand".to_owned(), false)]);
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+        assert_eq!(host.security_opt, Some(vec!["no-new-privileges:true".to_owned()]));
+        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        assert_eq!(host.pids_limit, Some(128));
+        assert_eq!(body.labels.expect("labels").get("errand.managed").map(String::as_str), Some("1"));
     }
 
     #[test]

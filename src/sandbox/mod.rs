@@ -8,9 +8,14 @@
 //! Containers are removed when the step ends, however it ends: a guard removes them even when
 //! the step's future is dropped or panics, and [`Sandbox::remove_leftovers`] finds any that a
 //! crashed worker left behind by their `errand.*` labels.
+//!
+//! Setup is the exception: its commands share one container ([`Sandbox::run_setup`]), which is
+//! then committed to an image, so that what setup installs outside the workspace is there for
+//! the steps after it.
 
 mod container;
 mod egress;
+mod setup;
 mod tail;
 
 use std::collections::HashMap;
@@ -29,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::container::{ERRAND_DIR, LABEL_JOB, LABEL_MANAGED, LABEL_STEP, WORKSPACE_DIR};
 pub use self::egress::{Allowlist, EGRESS_NETWORK, EgressLease};
+pub use self::setup::{ImageInfo, SetupOutput, SetupSpec};
 use self::tail::OutputTail;
 pub use self::tail::{TAIL_BYTES, TAIL_LINES};
 use crate::job::JobId;

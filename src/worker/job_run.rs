@@ -7,13 +7,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::review;
+use crate::chat::thread::thread_context;
 use crate::config::{AgentConfig, REPO_CONFIG_FILE, RepoConfig};
 use crate::forge::RepoInfo;
 use crate::forge::github::{PullInfo, Reactable};
 use crate::forge::{ForgeError, RepoClient};
+use crate::job::FollowUp;
 use crate::job::{JobKind, JobRecord, JobStatus, JobUpdate, PullRequestRef, ReplyTarget};
-use crate::publish::Progress;
 use crate::publish::render::{AttemptRow, Pushed};
+use crate::publish::{Progress, PublishError};
 use crate::queue::Delivery;
 use crate::rollout::ranking::{self, Score};
 use crate::rollout::{AgentEnd, Plan, RolloutError, summary_title};
@@ -56,6 +58,12 @@ impl From<ForgeError> for JobError {
     }
 }
 
+impl From<PublishError> for JobError {
+    fn from(e: PublishError) -> Self {
+        Self::Retry(e.to_string())
+    }
+}
+
 pub(super) struct JobRun<'a> {
     pub worker: &'a Inner,
     pub delivery: &'a Delivery,
@@ -77,6 +85,17 @@ impl JobRun<'_> {
         let w = self.worker;
         let gh = match w.github.for_repo(&job.repo, job.installation_id).await {
             Ok(gh) => gh,
+            // Asked from Slack about a repository the App is not on: say so there (on GitHub,
+            // a webhook always names its installation).
+            Err(ForgeError::NotInstalled { repo }) if job.reply.is_slack() => {
+                let reason = format!(
+                    "errand is not installed on `{repo}`, or that repository does not exist. Install errand's GitHub App on it, or name another repository."
+                );
+                self.fence().await?;
+                let failed = Progress::Failed { reason: reason.clone(), hint: String::new() };
+                w.publisher.show(None, self.record(), &failed).await?;
+                return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
+            }
             Err(e) => return Err(e.into()),
         };
         let max = w.queue.settings().max_deliveries;
@@ -90,7 +109,7 @@ impl JobRun<'_> {
             return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
         }
         if let JobKind::Reply { text } = &job.kind {
-            w.publisher.reply(&gh, self.record(), text).await?;
+            w.publisher.reply(Some(&gh), self.record(), text).await?;
             return Ok(Ended::Done { status: JobStatus::Succeeded, error: None });
         }
         if let Some(by) = &self.record().cancel_requested_by {
@@ -99,13 +118,16 @@ impl JobRun<'_> {
         if let Some(ended) = self.wait_for_earlier_job(&gh).await? {
             return Ok(ended);
         }
-        w.publisher.acknowledge(&gh, self.record()).await?;
+        w.publisher.acknowledge(Some(&gh), self.record()).await?;
         // A job reclaimed from a dead worker may have left its container behind.
         if let Err(e) = w.rollout.sandbox().remove_leftovers(Some(&job.id)).await {
             tracing::warn!(job = %job.id, error = format!("{e:#}"), "could not remove leftover containers");
         }
 
-        let permission = gh.permission(&job.requested_by).await?;
+        // On GitHub the requester needs write access; in Slack the allowlist the ingress
+        // checked is who may ask.
+        let permission =
+            if job.reply.is_slack() { "write".to_owned() } else { gh.permission(&job.requested_by).await? };
         if !WRITERS.contains(&permission.as_str()) {
             let refused = Progress::Refused { user: job.requested_by.clone(), permission: permission.clone() };
             self.show(&gh, &refused).await?;
@@ -121,7 +143,7 @@ impl JobRun<'_> {
             }
             Err(e) => return Err(e.into()),
         };
-        let place = match job.follow_up {
+        let place = match self.follow_up().await {
             None => Place::NewBranch { base: repo.default_branch.clone() },
             Some(follow_up) => match self.follow_up_place(&gh, follow_up.pull).await? {
                 Ok(place) => place,
@@ -154,7 +176,8 @@ impl JobRun<'_> {
         for note in review.notes.iter().filter(|n| Some(n.comment.id) != job.reply.asking_comment()) {
             gh.react(Reactable::ReviewComment(note.comment.id), "eyes").await?;
         }
-        let context = review.task_context(place.pull());
+        let mut context = review.task_context(place.pull());
+        context.push_str(&self.slack_context().await?);
 
         let (attempts, capped) = config.attempts(job.attempts, w.settings.max_attempts);
         let step = match attempts {
@@ -212,9 +235,10 @@ impl JobRun<'_> {
         let git = w.rollout.mirrors().git();
         let token = gh.git_token().await?;
         let work_name = match &place {
-            Place::NewBranch { .. } => {
-                format!("{}issue-{}-{}", config.branch_prefix(), job.reply.issue(), job.id.short())
-            }
+            Place::NewBranch { .. } => match job.reply.issue() {
+                Some(issue) => format!("{}issue-{issue}-{}", config.branch_prefix(), job.id.short()),
+                None => format!("{}slack-{}", config.branch_prefix(), job.id.short()),
+            },
             Place::PullBranch { pull } | Place::StackedOn { pull } => {
                 format!("{}pr-{}-{}", config.branch_prefix(), pull.number, job.id.short())
             }
@@ -282,7 +306,7 @@ impl JobRun<'_> {
         }
 
         let (branch, base, closes) = match &place {
-            Place::NewBranch { base } => (work_name, base.clone(), Some(job.reply.issue())),
+            Place::NewBranch { base } => (work_name, base.clone(), job.reply.issue()),
             Place::StackedOn { pull } => (work_name, pull.head.branch.clone(), None),
             Place::PullBranch { .. } => unreachable!("pushed above"),
         };
@@ -299,7 +323,17 @@ impl JobRun<'_> {
             .await?;
         self.record_pull(&pull).await;
         let passed = outcome.checks.iter().filter(|c| c.passed()).count();
-        let done = Progress::PullRequest { pull, passed, total: outcome.checks.len() };
+        let done = Progress::PullRequest {
+            pull,
+            passed,
+            total: outcome.checks.len(),
+            checks: outcome
+                .checks
+                .iter()
+                .map(|c| (c.passed(), c.name.clone(), c.command.clone(), c.report.exit_code.to_string()))
+                .collect(),
+            title: Some(renderer.pull_title(job, outcome)),
+        };
         self.show(&gh, &done).await?;
         Ok(Ended::Done { status: JobStatus::Succeeded, error: None })
     }
@@ -388,6 +422,31 @@ impl JobRun<'_> {
         Ok(Ended::Done { status: JobStatus::Succeeded, error: None })
     }
 
+    /// The pull request the job adds to: the one it was asked on, or, for a later request in a
+    /// Slack thread, the one the thread's earlier job opened or added to.
+    async fn follow_up(&self) -> Option<FollowUp> {
+        let job = &self.record().job;
+        if job.follow_up.is_some() {
+            return job.follow_up;
+        }
+        let earlier = job.continues.as_ref()?;
+        let record = self.worker.queue.get(earlier).await.ok().flatten()?;
+        record.pull_request.map(|pull| FollowUp { pull: pull.number }).or(record.job.follow_up)
+    }
+
+    /// A Slack request's thread, as context for the agent (empty for GitHub jobs).
+    async fn slack_context(&self) -> Result<String, JobError> {
+        let job = &self.record().job;
+        let (ReplyTarget::Slack { channel, ts, thread_ts: Some(thread_ts), .. }, Some(api)) =
+            (&job.reply, self.worker.publisher.slack())
+        else {
+            return Ok(String::new());
+        };
+        let messages = api.thread(channel, thread_ts).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        let me = api.identity().await.ok();
+        Ok(thread_context(&messages, ts.as_deref(), me))
+    }
+
     async fn record_pull(&self, pull: &PullRequestRef) {
         let id = &self.record().job.id;
         let update = JobUpdate { pull_request: Some(pull.clone()), ..JobUpdate::default() };
@@ -469,7 +528,7 @@ impl JobRun<'_> {
     /// Edits the tracking comment, if this delivery still holds the job.
     async fn show(&self, gh: &RepoClient, progress: &Progress) -> Result<(), JobError> {
         self.fence().await?;
-        Ok(self.worker.publisher.show(gh, self.record(), progress).await?)
+        Ok(self.worker.publisher.show(Some(gh), self.record(), progress).await?)
     }
 
     /// Makes sure this delivery still holds the job just before an effect people see (a push, a
@@ -483,7 +542,17 @@ impl JobRun<'_> {
         if self.halted.is_cancelled() {
             return Err(JobError::Retry("stopped before the end".into()));
         }
-        match self.worker.queue.renew(self.delivery).await {
+        // A Redis restart must not throw away a finished rollout: the lease is asked again until
+        // the queue answers (within a bound).
+        let renewed = super::through_queue_outage(
+            &self.worker.queue,
+            &self.record().job.id,
+            "confirming the lease before publishing",
+            self.halted,
+            || self.worker.queue.renew(self.delivery),
+        )
+        .await;
+        match renewed {
             Ok(true) => Ok(()),
             Ok(false) => {
                 tracing::warn!(job = %self.record().job.id, "lease lost: another worker has this job; publishing nothing");
@@ -532,11 +601,14 @@ impl Place {
 }
 
 /// Records how the delivery ended in the queue.
+/// A Redis restart while it settles is waited out (within a bound, and not past `stop`): a job
+/// that published its result but could not record it would run again.
 pub(super) async fn settle(
     worker: &Inner,
     delivery: &Delivery,
     ended: Result<Ended, JobError>,
     stopped: Option<Stopped>,
+    stop: &CancellationToken,
 ) {
     let queue = &worker.queue;
     let id = &delivery.record.job.id;
@@ -544,13 +616,24 @@ pub(super) async fn settle(
     let redact = |text: &str| worker.publisher.renderer.redactor.redact(text);
     let result = match (ended, stopped) {
         (_, Some(Stopped::LeaseLost)) => Ok(()),
-        (Ok(Ended::Wait { reason }), _) => queue.defer(delivery, THREAD_WAIT, &reason).await,
+        (Ok(Ended::Wait { reason }), _) => {
+            super::through_queue_outage(queue, id, "deferring the job", stop, || {
+                queue.defer(delivery, THREAD_WAIT, &reason)
+            })
+            .await
+        }
         (Ok(Ended::Done { status, error }), _) => {
             let error = error.map(|e| redact(&e));
             if delivery.attempt > queue.settings().max_deliveries {
-                queue.dead_letter(delivery, error.as_deref().unwrap_or("gave up")).await
+                super::through_queue_outage(queue, id, "dead-lettering the job", stop, || {
+                    queue.dead_letter(delivery, error.as_deref().unwrap_or("gave up"))
+                })
+                .await
             } else {
-                queue.finish(delivery, status, error).await
+                super::through_queue_outage(queue, id, "recording the job's end", stop, || {
+                    queue.finish(delivery, status, error.clone())
+                })
+                .await
             }
         }
         (Err(_), Some(Stopped::ShuttingDown)) => {
@@ -564,7 +647,10 @@ pub(super) async fn settle(
             tracing::warn!(job = %id, reason, ?delay, "job will be retried");
             // `retry_later` records the reason, and only while this delivery holds the lease: a
             // separate update would write into the record of a job another worker may hold.
-            queue.retry_later(delivery, delay, &reason).await
+            super::through_queue_outage(queue, id, "putting the job back for a retry", stop, || {
+                queue.retry_later(delivery, delay, &reason)
+            })
+            .await
         }
     };
     if let Err(e) = result {

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::forge::Github;
 use crate::job::JobId;
 use crate::publish::Publisher;
-use crate::queue::{Delivery, Queue};
+use crate::queue::{Delivery, LeaseNotHeld, Queue};
 use crate::rollout::Rollout;
 
 /// How long one claim waits for a job before checking for shutdown again.
@@ -29,6 +29,11 @@ const WIND_DOWN: Duration = Duration::from_secs(5);
 
 /// How often a running job looks whether someone asked it to stop (`@agent stop`).
 const CANCEL_POLL: Duration = Duration::from_secs(1);
+
+/// The first wait before asking a queue that cannot be reached again; it doubles up to
+/// [`QUEUE_RETRY_MAX`]. Short, because a restarted Redis answers within a second or two.
+const QUEUE_RETRY_FIRST: Duration = Duration::from_millis(200);
+const QUEUE_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Settings of one worker process.
 #[derive(Debug, Clone)]
@@ -185,7 +190,7 @@ impl Worker {
         } else {
             None
         };
-        job_run::settle(&self.inner, &delivery, ended, why_stopped).await;
+        job_run::settle(&self.inner, &delivery, ended, why_stopped, &stop).await;
     }
 }
 
@@ -203,6 +208,45 @@ async fn cancel_requested(queue: &Queue, id: &JobId) -> String {
 
 async fn drain(running: &mut JoinSet<()>) {
     while running.join_next().await.is_some() {}
+}
+
+/// Runs `call`, a queue call a delivery must not lose to a Redis restart (confirming its lease
+/// before an effect people see, recording how it ended), again while the queue cannot be reached:
+/// for up to one lease, and not after `halted` fires (shutdown, or the lease is known lost).
+///
+/// Waiting is safe because every such call is fenced by the delivery's receipt: while Redis is
+/// away nobody can take the job, and if it comes back after the lease ran out and another worker
+/// took the job, the call is refused rather than applied. The bound only keeps a worker from
+/// waiting forever on a Redis that does not return; then the lease lapses and the job runs again
+/// elsewhere. An answer that the lease is not held ([`LeaseNotHeld`]) is final.
+async fn through_queue_outage<T, Fut>(
+    queue: &Queue,
+    job: &JobId,
+    what: &str,
+    halted: &CancellationToken,
+    mut call: impl FnMut() -> Fut,
+) -> Result<T>
+where
+    Fut: Future<Output = Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + queue.settings().lease;
+    let mut wait = QUEUE_RETRY_FIRST;
+    loop {
+        let error = match call().await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let final_answer = error.downcast_ref::<LeaseNotHeld>().is_some();
+        if final_answer || halted.is_cancelled() || tokio::time::Instant::now() + wait >= deadline {
+            return Err(error);
+        }
+        tracing::warn!(job = %job, what, error = format!("{error:#}"), ?wait, "the queue cannot be reached; asking again");
+        tokio::select! {
+            _ = halted.cancelled() => return Err(error),
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(QUEUE_RETRY_MAX);
+    }
 }
 
 /// Renews the lease every third of its length; fires `lost` when another worker holds the job.

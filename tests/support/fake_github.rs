@@ -197,10 +197,13 @@ pub struct RecordedRequest {
     /// The raw `Authorization` header.
     pub authorization: Option<String>,
     pub body: Option<Value>,
-    /// What the fake answered.
+    /// What the fake answered; `0` for a request it never answered (see
+    /// [`FakeGithub::time_out_next`]).
     pub status: u16,
     /// False when no endpoint of the fake matched (the answer was a 404).
     pub matched: bool,
+    /// When the fake recorded it (for a request it carried out, once done).
+    pub at: std::time::Instant,
 }
 
 /// A request held by [`FakeGithub::hold_next`]; dropping it answers the request `503` without
@@ -273,9 +276,9 @@ impl FakeGithub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port for the fake GitHub");
         let api_url = format!("http://{}", listener.local_addr().expect("its address"));
         let repositories = tempfile::tempdir().expect("a temp dir for the fake GitHub's repositories");
-        let world = Arc::new(Mutex::new(World::new(api_url.clone(), repositories.path().to_owned())));
-        let router = axum::Router::new().fallback(serve_request).with_state(world.clone());
         let shutdown = tokio_util::sync::CancellationToken::new();
+        let world = Arc::new(Mutex::new(World::new(api_url.clone(), repositories.path().to_owned(), shutdown.clone())));
+        let router = axum::Router::new().fallback(serve_request).with_state(world.clone());
         let stopped = shutdown.clone().cancelled_owned();
         tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stopped).await {
@@ -614,6 +617,30 @@ impl FakeGithub {
         });
     }
 
+    /// The next `times` requests whose method is `method` (or `*`), whose path matches
+    /// `path_pattern` (as in [`FakeGithub::fail_next`]) and whose body contains `body_contains`
+    /// (if given) time out: the fake never answers them while it runs, as a GitHub that hangs
+    /// would, so only the client's own time-out ends them. With `after_effect`, the request is
+    /// carried out first (a comment posted, a pull request opened, then silence), so a client that
+    /// tries again must find what the unanswered try made rather than make it twice. They are
+    /// recorded with status `0`.
+    pub fn time_out_next(
+        &self,
+        method: &str,
+        path_pattern: &str,
+        body_contains: Option<&str>,
+        times: usize,
+        after_effect: bool,
+    ) {
+        self.world().timeouts.push(Timeout {
+            method: method.to_uppercase(),
+            pattern: path_pattern.to_owned(),
+            body_contains: body_contains.map(str::to_owned),
+            remaining: times,
+            after_effect,
+        });
+    }
+
     /// Holds the next request whose method is `method` (or `*`), whose path matches
     /// `path_pattern` (as in [`FakeGithub::fail_next`]) and whose body contains `body_contains`
     /// (if given): it waits, not yet carried out, until the test calls [`Hold::release`] (then it
@@ -768,7 +795,19 @@ impl FakeGithub {
         read_blob(&bare, git_ref, path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    /// `file:///…/owner/name.git`, the repository's clone and push URL.
+    /// Serves `repo` over git's smart HTTP on this server from now on, as GitHub does: its
+    /// `clone_url` becomes `http://…/owner/name.git`, so fetches and pushes are HTTP requests that
+    /// faults and time-outs apply to (paths `/owner/name.git/info/refs`, `…/git-upload-pack`,
+    /// `…/git-receive-pack`). Returns the new URL.
+    pub fn serve_git_over_http(&self, repo: &str) -> String {
+        let mut world = self.world();
+        let url = format!("{}/{repo}.git", world.api);
+        world.repo_mut(repo).clone_url = url.clone();
+        url
+    }
+
+    /// The repository's clone and push URL: `file:///…/owner/name.git`, or an `http://` URL on
+    /// this server after [`FakeGithub::serve_git_over_http`].
     pub fn clone_url(&self, repo: &str) -> String {
         self.world().repo(repo).clone_url.clone()
     }
@@ -821,8 +860,11 @@ struct World {
     installation_tokens: HashMap<String, (u64, chrono::DateTime<chrono::Utc>)>,
     token_mode_restrictions: bool,
     faults: Vec<Fault>,
+    timeouts: Vec<Timeout>,
     holds: Vec<PendingHold>,
     requests: Vec<RecordedRequest>,
+    /// Cancelled when the server stops: ends the requests it never answers.
+    stopped: tokio_util::sync::CancellationToken,
 }
 
 struct Repo {
@@ -1060,6 +1102,24 @@ struct Fault {
     after_effect: bool,
 }
 
+/// A request the fake will not answer (see [`FakeGithub::time_out_next`]).
+struct Timeout {
+    method: String,
+    pattern: String,
+    body_contains: Option<String>,
+    remaining: usize,
+    after_effect: bool,
+}
+
+impl Timeout {
+    fn matches(&self, method: &str, path: &str, body: &[u8]) -> bool {
+        self.remaining > 0
+            && (self.method == "*" || self.method == method)
+            && path_matches(&self.pattern, path)
+            && self.body_contains.as_ref().is_none_or(|needle| String::from_utf8_lossy(body).contains(needle.as_str()))
+    }
+}
+
 /// The world's side of a [`Hold`].
 struct PendingHold {
     method: String,
@@ -1124,7 +1184,7 @@ impl Caller {
 }
 
 impl World {
-    fn new(api: String, root: PathBuf) -> Self {
+    fn new(api: String, root: PathBuf, stopped: tokio_util::sync::CancellationToken) -> Self {
         World {
             api,
             root,
@@ -1134,8 +1194,10 @@ impl World {
             installation_tokens: HashMap::new(),
             token_mode_restrictions: true,
             faults: Vec::new(),
+            timeouts: Vec::new(),
             holds: Vec::new(),
             requests: Vec::new(),
+            stopped,
         }
     }
 
@@ -1981,6 +2043,8 @@ fn make_executable(_file: &Path) {}
 struct Reply {
     status: u16,
     body: Option<Value>,
+    /// A body that is not JSON (git's smart HTTP); its type is in `headers`.
+    raw: Option<Vec<u8>>,
     headers: Vec<(&'static str, String)>,
     /// False when no endpoint matched.
     matched: bool,
@@ -1988,7 +2052,7 @@ struct Reply {
 
 impl Reply {
     fn json(status: u16, body: Value) -> Reply {
-        Reply { status, body: Some(body), headers: Vec::new(), matched: true }
+        Reply { status, body: Some(body), raw: None, headers: Vec::new(), matched: true }
     }
 
     fn error(status: u16, message: &str, documentation_url: &str) -> Reply {
@@ -2021,9 +2085,10 @@ impl Reply {
 
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = match self.body {
-            Some(body) => (status, axum::Json(body)).into_response(),
-            None => status.into_response(),
+        let mut response = match (self.body, self.raw) {
+            (Some(body), _) => (status, axum::Json(body)).into_response(),
+            (None, Some(raw)) => (status, raw).into_response(),
+            (None, None) => status.into_response(),
         };
         for (name, value) in self.headers {
             if let Ok(value) = HeaderValue::from_str(&value) {
@@ -2054,6 +2119,37 @@ async fn serve_request(
         if hold.released.await.is_err() {
             return Reply::error(503, "Service Unavailable (held by the test, then dropped)", "").into_response();
         }
+    }
+    let timeout = {
+        let mut world = world.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let at = world.timeouts.iter().position(|t| t.matches(method.as_str(), uri.path(), &body));
+        at.map(|at| {
+            world.timeouts[at].remaining -= 1;
+            let after_effect = world.timeouts[at].after_effect;
+            world.timeouts.retain(|t| t.remaining > 0);
+            (after_effect, world.stopped.clone())
+        })
+    };
+    if let Some((after_effect, stopped)) = timeout {
+        let world = world.clone();
+        let recorded = tokio::task::spawn_blocking(move || {
+            let mut world = world.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if after_effect {
+                world.answer(&method, &uri, &headers, &body);
+            } else {
+                world.record_unanswered(&method, &uri, &headers, &body);
+            }
+            if let Some(request) = world.requests.last_mut() {
+                request.status = 0;
+            }
+        })
+        .await;
+        if let Err(panic) = recorded {
+            return Reply::error(500, &format!("the fake GitHub panicked: {panic}"), "").into_response();
+        }
+        // Never answered while the fake runs: only the client's time-out ends the request.
+        stopped.cancelled().await;
+        return Reply::error(504, "Gateway Timeout (the fake GitHub stopped)", "").into_response();
     }
     let answer = tokio::task::spawn_blocking(move || {
         let mut world = world.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -2102,6 +2198,13 @@ impl World {
 
         let reply = match fault {
             Some((status, false)) => injected_failure(status),
+            _ if self.serves_git_over_http(&path) => {
+                let done = self.git_http_backend(&method, uri, headers, body);
+                match fault {
+                    Some((status, true)) => Reply { matched: done.matched, ..injected_failure(status) },
+                    _ => done,
+                }
+            }
             _ if !body.is_empty() && json_body.is_none() => {
                 Reply::error(400, "Problems parsing JSON", "https://docs.github.com/rest")
             }
@@ -2129,8 +2232,96 @@ impl World {
             body: json_body,
             status: reply.status,
             matched: reply.matched,
+            at: std::time::Instant::now(),
         });
         reply
+    }
+
+    /// Whether `path` is a git smart-HTTP request for a repository served that way.
+    fn serves_git_over_http(&self, path: &str) -> bool {
+        let Some((repo, _)) = path.trim_start_matches('/').split_once(".git/") else { return false };
+        self.repos.get(repo).is_some_and(|r| r.clone_url.starts_with("http"))
+    }
+
+    /// Answers a git smart-HTTP request (`info/refs`, `git-upload-pack`, `git-receive-pack`)
+    /// with git's own CGI, `git http-backend`, on the bare repository. Anyone may fetch and push:
+    /// the fake checks no git credentials.
+    fn git_http_backend(&self, method: &str, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Reply {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let run = Command::new("git")
+            .arg("http-backend")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_PROJECT_ROOT", &self.root)
+            .env("GIT_HTTP_EXPORT_ALL", "1")
+            .env("PATH_INFO", uri.path())
+            .env("QUERY_STRING", uri.query().unwrap_or_default())
+            .env("REQUEST_METHOD", method)
+            .env("CONTENT_TYPE", header("content-type"))
+            .env("CONTENT_LENGTH", body.len().to_string())
+            .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
+            .env("GIT_PROTOCOL", header("git-protocol"))
+            // Pushing over HTTP needs an authenticated user by default.
+            .env("REMOTE_USER", "errand")
+            .env("REMOTE_ADDR", "127.0.0.1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write as _;
+                let mut stdin = child.stdin.take().expect("a piped stdin");
+                stdin.write_all(body)?;
+                drop(stdin);
+                child.wait_with_output()
+            });
+        let output = match run {
+            Ok(output) => output,
+            Err(error) => return Reply::error(500, &format!("running git http-backend: {error}"), ""),
+        };
+        // CGI: header lines, an empty line, the body.
+        let out = output.stdout;
+        let Some(split) = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|at| (at, at + 4))
+            .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|at| (at, at + 2)))
+        else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Reply::error(500, &format!("git http-backend gave no CGI headers: {stderr}"), "");
+        };
+        let mut reply =
+            Reply { status: 200, body: None, raw: Some(out[split.1..].to_vec()), headers: Vec::new(), matched: true };
+        for line in String::from_utf8_lossy(&out[..split.0]).lines() {
+            let Some((name, value)) = line.split_once(':') else { continue };
+            let value = value.trim().to_owned();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "status" => reply.status = value.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(500),
+                "content-type" => reply.headers.push(("content-type", value)),
+                "cache-control" => reply.headers.push(("cache-control", value)),
+                _ => {}
+            }
+        }
+        reply
+    }
+
+    /// Records a request that is not carried out (a time-out before it had any effect).
+    fn record_unanswered(&mut self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) {
+        let authorization = headers.get(http_authorization()).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let (auth, _) = self.authenticate(authorization.as_deref());
+        self.requests.push(RecordedRequest {
+            method: method.as_str().to_owned(),
+            path: uri.path().to_owned(),
+            query: uri.query().unwrap_or_default().to_owned(),
+            auth,
+            authorization,
+            body: serde_json::from_slice(body).ok(),
+            status: 0,
+            matched: true,
+            at: std::time::Instant::now(),
+        });
     }
 
     fn route(&mut self, call: &Call) -> Reply {
@@ -2142,6 +2333,7 @@ impl World {
         match (method, segments.as_slice()) {
             ("GET", ["user"]) => self.authenticated_user(call),
             ("POST", ["app", "installations", id, "access_tokens"]) => self.mint_installation_token(call, id),
+            ("GET", ["repos", owner, name, "installation"]) => self.repository_installation(call, owner, name),
             (_, ["repos", owner, name, rest @ ..]) => {
                 if matches!(call.caller, Caller::App) {
                     // The App's JWT only opens `/app` endpoints; repository calls need an
@@ -2214,6 +2406,29 @@ impl World {
             ),
             _ => Reply::unauthenticated(),
         }
+    }
+
+    /// `GET /repos/{owner}/{repo}/installation` (App JWT): the installation that holds the
+    /// repository, which is every repository of this fake's world.
+    fn repository_installation(&self, call: &Call, owner: &str, name: &str) -> Reply {
+        const DOCS: &str =
+            "https://docs.github.com/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app";
+        if !matches!(call.caller, Caller::App) {
+            return Reply::error(401, "A JSON web token could not be decoded", "https://docs.github.com/rest");
+        }
+        if !self.repos.contains_key(&format!("{owner}/{name}")) {
+            return Reply::not_found(DOCS);
+        }
+        Reply::json(
+            200,
+            json!({
+                "id": INSTALLATION_ID,
+                "account": { "login": owner, "type": "Organization" },
+                "repository_selection": "all",
+                "target_type": "Organization",
+                "permissions": { "contents": "write", "issues": "write", "pull_requests": "write", "metadata": "read" },
+            }),
+        )
     }
 
     fn mint_installation_token(&mut self, call: &Call, id: &str) -> Reply {

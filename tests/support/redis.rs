@@ -1,8 +1,11 @@
 //! A Redis for each test: `ERRAND_TEST_REDIS_URL` with a key namespace of the test's own, or else a
-//! `redis-server` of the test's own on a free loopback port, stopped when the test ends.
+//! `redis-server` of the test's own on a free loopback port, stopped when the test ends. A test that
+//! crashes Redis and expects its data back starts a durable one ([`TestRedis::start_durable`]),
+//! configured as production must be (see the README's "Guarantees").
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,7 +27,16 @@ pub struct TestRedis {
 struct Server {
     port: u16,
     process: Child,
+    /// Where a durable server keeps its append-only file; `None`: it keeps nothing.
+    data: Option<PathBuf>,
 }
+
+/// A durable server's settings, as production must run Redis: every write is in the append-only
+/// file, fsynced, before Redis answers it, so a crash (even of the machine) loses nothing that
+/// errand was told had been stored. No RDB snapshots: the append-only file is the whole record.
+const DURABLE: [&str; 6] = ["--appendonly", "yes", "--appendfsync", "always", "--save", ""];
+/// A throwaway server's settings: nothing is written to disk.
+const EPHEMERAL: [&str; 4] = ["--save", "", "--appendonly", "no"];
 
 impl TestRedis {
     /// Uses `ERRAND_TEST_REDIS_URL` if set, else spawns a server; panics if neither works, so that a
@@ -42,8 +54,18 @@ impl TestRedis {
         Self::start_owned_with(unique_namespace())
     }
 
+    /// Spawns a server of the test's own that keeps its data as production must (an append-only
+    /// file, fsynced on every write, in a directory of its own): a [`TestRedis::stop`] (a crash)
+    /// and [`TestRedis::restart`] bring back everything it had answered.
+    #[allow(dead_code, reason = "not every test binary that includes this file crashes Redis")]
+    pub fn start_durable() -> Self {
+        let dir = tempfile::tempdir().expect("a data directory for redis-server");
+        let server = Server::spawn(Some(dir.keep()));
+        Self { url: format!("redis://127.0.0.1:{}/", server.port), namespace: unique_namespace(), server: Some(server) }
+    }
+
     fn start_owned_with(namespace: String) -> Self {
-        let server = Server::spawn();
+        let server = Server::spawn(None);
         Self { url: format!("redis://127.0.0.1:{}/", server.port), namespace, server: Some(server) }
     }
 
@@ -56,16 +78,21 @@ impl TestRedis {
         &self.namespace
     }
 
-    /// Stops the server, as a crash would (no save); clients see their connections drop.
+    /// Stops the server with SIGKILL, as a crash would (no save); clients see their connections
+    /// drop.
     pub fn stop(&mut self) {
         self.own_server("stop").kill();
     }
 
-    /// Starts the server again on the same port, empty (it never saves).
+    /// Starts the server again on the same port (stopping it first if it runs): empty, or, for a
+    /// durable server, with everything its append-only file holds. Returns once it answers PING,
+    /// which a durable server does only after it has loaded its data.
     pub fn restart(&mut self) {
         let server = self.own_server("restart");
         server.kill();
-        *server = Server::spawn_on(server.port).unwrap_or_else(|error| panic!("restarting redis-server: {error}"));
+        let data = server.data.take();
+        *server =
+            Server::spawn_on(server.port, data).unwrap_or_else(|error| panic!("restarting redis-server: {error}"));
     }
 
     fn own_server(&mut self, what: &str) -> &mut Server {
@@ -76,12 +103,12 @@ impl TestRedis {
 }
 
 impl Server {
-    fn spawn() -> Self {
+    fn spawn(data: Option<PathBuf>) -> Self {
         // The free port can be taken between our look and the server's bind; try a few.
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port();
-            match Self::spawn_on(port) {
+            match Self::spawn_on(port, data.clone()) {
                 Ok(server) => return server,
                 Err(error) => last_error = error,
             }
@@ -89,14 +116,19 @@ impl Server {
         panic!("{NO_REDIS} ({last_error})");
     }
 
-    fn spawn_on(port: u16) -> Result<Self, String> {
-        let process = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+    fn spawn_on(port: u16, data: Option<PathBuf>) -> Result<Self, String> {
+        let mut command = Command::new("redis-server");
+        command.args(["--port", &port.to_string(), "--bind", "127.0.0.1"]);
+        match &data {
+            Some(dir) => command.args(DURABLE).arg("--dir").arg(dir),
+            None => command.args(EPHEMERAL),
+        };
+        let process = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|error| format!("spawning redis-server: {error}"))?;
-        let mut server = Self { port, process };
+        let mut server = Self { port, process, data };
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
             if let Ok(Some(status)) = server.process.try_wait() {
@@ -124,6 +156,9 @@ impl Drop for TestRedis {
     fn drop(&mut self) {
         if let Some(server) = &mut self.server {
             server.kill();
+            if let Some(dir) = &server.data {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 }

@@ -1,10 +1,12 @@
 //! A whole errand installation for scenario tests: the real ingress on a loopback port, a real
 //! queue, a real worker with real Docker sandboxes, all talking to the stateful fake GitHub
-//! through octocrab.
+//! through octocrab, and (for Slack scenarios) the stateful fake Slack through slack-morphism.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use errand::chat::api::SlackApi;
+use errand::chat::resolve::{Allowlist, ChannelDefaults};
 use errand::config::{GithubArgs, WorkerOptions};
 use errand::forge::{Github, GithubAuth};
 use errand::ingress::{self, IngressSettings};
@@ -17,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::docker::{TEST_IMAGE, sandbox_with_test_image};
 use super::fake_github::{APP_BOT_LOGIN, FakeGithub, TOKEN_BOT_LOGIN, generate_app_private_key_pem};
+use super::fake_slack::{BOT_TOKEN, BOT_USER_ID, FakeSlack, TEAM_ID};
 use super::signing;
 
 pub const WEBHOOK_SECRET: &str = "scenario-webhook-secret";
@@ -25,6 +28,15 @@ pub const GITHUB_TOKEN: &str = "ghp_scenarioTokenThatMustNeverBePosted0001";
 pub const REPO: &str = "acme/calculator";
 /// Labelling an issue with this starts a task.
 pub const TRIGGER_LABEL: &str = "errand";
+pub const SLACK_SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+/// A Slack channel on the allowlist, without a default repository.
+pub const SLACK_CHANNEL: &str = "C0ALLOWED";
+/// A Slack channel on the allowlist whose default repository is the calculator.
+pub const SLACK_DEFAULT_CHANNEL: &str = "C0CALC";
+/// A Slack channel errand is in but that is not on the allowlist.
+pub const SLACK_OTHER_CHANNEL: &str = "C0ELSEWHERE";
+/// A person on the allowlist (everywhere).
+pub const SLACK_ALLOWED_USER: &str = "U0ALICE";
 
 /// A repository whose test fails until `add` adds.
 pub fn calculator_files(errand_toml: &str) -> Vec<(String, String)> {
@@ -59,6 +71,8 @@ pub enum Auth {
 
 pub struct World {
     pub github: FakeGithub,
+    /// The fake Slack, in worlds started with [`World::start_with_slack`].
+    pub slack: Option<FakeSlack>,
     pub queue: Queue,
     pub worker: Worker,
     pub ingress_url: String,
@@ -76,14 +90,24 @@ impl World {
     }
 
     pub async fn start_on(queue: Queue, errand_toml: &str, auth: Auth) -> World {
-        Self::start_with(queue, errand_toml, auth, None).await
+        Self::start_with(queue, errand_toml, auth, None, false).await
+    }
+
+    /// An installation on the memory queue that also takes requests from the fake Slack: its
+    /// channels [`SLACK_CHANNEL`] and [`SLACK_DEFAULT_CHANNEL`] are on the allowlist, the latter
+    /// with the calculator as its default repository. GitHub is reached as an App, so the
+    /// installation is looked up for each Slack job.
+    pub async fn start_with_slack(errand_toml: &str) -> World {
+        let queue =
+            Queue::Memory(MemoryQueue::new(QueueSettings { lease: Duration::from_secs(30), max_deliveries: 3 }));
+        Self::start_with(queue, errand_toml, Auth::App, None, true).await
     }
 
     /// A world whose worker gives the agent the variables in `agent_env_file` (`NAME=VALUE`).
     pub async fn start_with_agent_env(errand_toml: &str, agent_env_file: std::path::PathBuf) -> World {
         let queue =
             Queue::Memory(MemoryQueue::new(QueueSettings { lease: Duration::from_secs(60), max_deliveries: 3 }));
-        Self::start_with(queue, errand_toml, Auth::Token, Some(agent_env_file)).await
+        Self::start_with(queue, errand_toml, Auth::Token, Some(agent_env_file), false).await
     }
 
     async fn start_with(
@@ -91,6 +115,7 @@ impl World {
         errand_toml: &str,
         auth: Auth,
         agent_env_file: Option<std::path::PathBuf>,
+        with_slack: bool,
     ) -> World {
         let _ = rustls::crypto::ring::default_provider().install_default();
         sandbox_with_test_image().await;
@@ -120,6 +145,7 @@ impl World {
             shutdown_grace: Duration::from_secs(5),
             max_attempts: 4,
             agent_env_file,
+            env_cache_ttl: Duration::from_secs(12 * 3600),
         };
         let (client_auth, bot_login) = match auth {
             Auth::Token => (GithubAuth::Token(SecretString::from(GITHUB_TOKEN)), TOKEN_BOT_LOGIN),
@@ -138,12 +164,41 @@ impl World {
             trigger_label: None,
             mentions: vec!["@agent".into()],
             public_url: None,
+            github_timeout: Duration::from_secs(30),
         };
-        let client = Github::new(&github.api_url(), client_auth).expect("a GitHub client for the fake");
+        let client = Github::new(&github.api_url(), client_auth, github_args.github_timeout)
+            .expect("a GitHub client for the fake");
         let redactor = Redactor::new([GITHUB_TOKEN.to_owned(), WEBHOOK_SECRET.to_owned()]);
         let client_for_acks = client.clone();
+        let (slack, slack_api) = if with_slack {
+            let slack = FakeSlack::start().await;
+            for channel in [SLACK_CHANNEL, SLACK_DEFAULT_CHANNEL, SLACK_OTHER_CHANNEL] {
+                slack.add_channel(channel);
+            }
+            let api = SlackApi::new(SecretString::from(BOT_TOKEN), &slack.api_url()).expect("a Slack client");
+            (Some(slack), Some(api))
+        } else {
+            (None, None)
+        };
+        let redactor = redactor.with(BOT_TOKEN).with(SLACK_SIGNING_SECRET);
         let worker =
-            errand::app::build_worker(&options, &github_args, queue.clone(), client, redactor).await.expect("a worker");
+            errand::app::build_worker(&options, &github_args, queue.clone(), client, slack_api.clone(), redactor)
+                .await
+                .expect("a worker");
+        let slack_ingress = slack_api.clone().map(|api| {
+            Arc::new(ingress::slack::SlackIngress {
+                signing_secrets: vec![SecretString::from(SLACK_SIGNING_SECRET)],
+                bot_user_id: Some(BOT_USER_ID.into()),
+                allowlist: Allowlist::parse(
+                    &format!("{SLACK_CHANNEL},{SLACK_DEFAULT_CHANNEL}"),
+                    SLACK_ALLOWED_USER,
+                    TEAM_ID,
+                )
+                .expect("a valid allowlist"),
+                defaults: ChannelDefaults::parse(&format!("{SLACK_DEFAULT_CHANNEL}={REPO}")).expect("valid defaults"),
+                api,
+            })
+        });
 
         let settings = IngressSettings {
             webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
@@ -151,6 +206,7 @@ impl World {
             bot_login: Some(bot_login.into()),
             trigger_label: Some(TRIGGER_LABEL.into()),
             api_token: Some(SecretString::from(API_TOKEN)),
+            slack: slack_ingress,
             ..IngressSettings::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
@@ -164,12 +220,12 @@ impl World {
             accepted,
             queue.clone(),
             client_for_acks,
-            Publisher::new(renderer, queue.clone()),
+            Publisher::new(renderer, queue.clone()).with_slack(slack_api),
         ));
         let router = ingress::router(Arc::new(settings), queue.clone(), Some(acks));
         let stop = shutdown.clone();
         tokio::spawn(async move { ingress::serve(listener, router, async move { stop.cancelled().await }).await });
-        World { github, queue, worker, ingress_url, http: reqwest::Client::new(), shutdown, _data: data }
+        World { github, slack, queue, worker, ingress_url, http: reqwest::Client::new(), shutdown, _data: data }
     }
 
     /// Has `author` comment `body` on it; returns the webhook's HTTP status.
@@ -193,6 +249,63 @@ impl World {
             .expect("the ingress answers")
             .status()
             .as_u16()
+    }
+
+    /// The fake Slack of a world started with [`World::start_with_slack`].
+    pub fn fake_slack(&self) -> &FakeSlack {
+        self.slack.as_ref().expect("a world started with start_with_slack")
+    }
+
+    /// `user` writes `text` in `channel` (in the thread `thread_ts`, if given) and Slack sends the
+    /// `app_mention` event, shaped as in `tests/data/slack/event_callback.app_mention.json`;
+    /// returns the message's `ts`, the event body and the HTTP status.
+    pub async fn slack_mention(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+        thread_ts: Option<&str>,
+    ) -> (String, Vec<u8>, u16) {
+        let ts = self.fake_slack().add_message(channel, user, text, thread_ts);
+        let body = slack_app_mention(channel, user, text, &ts, thread_ts);
+        let status = self.post_slack("/slack/events", &body, None, chrono::Utc::now().timestamp()).await;
+        (ts, body, status)
+    }
+
+    /// Posts `body` to a Slack route, signed for `timestamp`, with `X-Slack-Retry-Num` when given.
+    pub async fn post_slack(&self, path: &str, body: &[u8], retry: Option<u32>, timestamp: i64) -> u16 {
+        self.post_slack_answer(path, body, retry, timestamp).await.0
+    }
+
+    /// As [`World::post_slack`], with the answer's JSON body.
+    pub async fn post_slack_answer(
+        &self,
+        path: &str,
+        body: &[u8],
+        retry: Option<u32>,
+        timestamp: i64,
+    ) -> (u16, serde_json::Value) {
+        let signature = errand::chat::signature::slack_signature(
+            &SecretString::from(SLACK_SIGNING_SECRET),
+            &timestamp.to_string(),
+            body,
+        );
+        let content_type =
+            if path.ends_with("commands") { "application/x-www-form-urlencoded" } else { "application/json" };
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.ingress_url))
+            .header("X-Slack-Request-Timestamp", timestamp.to_string())
+            .header("X-Slack-Signature", signature)
+            .header("Content-Type", content_type)
+            .body(body.to_vec());
+        if let Some(retry) = retry {
+            request =
+                request.header("X-Slack-Retry-Num", retry.to_string()).header("X-Slack-Retry-Reason", "http_timeout");
+        }
+        let answer = request.send().await.expect("the ingress answers");
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// Runs the worker until no job is left (at most `limit` jobs, so a bug cannot loop forever).
@@ -227,4 +340,25 @@ impl Drop for World {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// An `app_mention` callback for a message, built on the fixture Slack documents.
+pub fn slack_app_mention(channel: &str, user: &str, text: &str, ts: &str, thread_ts: Option<&str>) -> Vec<u8> {
+    let fixture = include_str!("../data/slack/event_callback.app_mention.json");
+    let mut payload: serde_json::Value = serde_json::from_str(fixture).expect("the fixture is JSON");
+    payload["team_id"] = TEAM_ID.into();
+    payload["event_id"] = format!("Ev{}", ts.replace('.', "")).into();
+    payload["authorizations"][0]["team_id"] = TEAM_ID.into();
+    payload["authorizations"][0]["user_id"] = BOT_USER_ID.into();
+    payload["authorizations"][0]["is_bot"] = true.into();
+    let event = &mut payload["event"];
+    event["user"] = user.into();
+    event["text"] = text.into();
+    event["ts"] = ts.into();
+    event["event_ts"] = ts.into();
+    event["channel"] = channel.into();
+    if let Some(thread_ts) = thread_ts {
+        event["thread_ts"] = thread_ts.into();
+    }
+    serde_json::to_vec(&payload).expect("JSON")
 }

@@ -7,6 +7,10 @@
 //!   hand-over to the sandbox uid (as root), `Sandbox::run_step`. Prints one JSON line.
 //! - `rollout-mem ORIGIN_URL DATA_DIR IMAGE K`: K warm rollouts at once, sampling this process's
 //!   VmRSS; prints one JSON line.
+//! - `rollout-env ORIGIN_URL DATA_DIR IMAGE MODE` (MODE `warm` or `cold`): the whole
+//!   `Rollout::run` of a repository with `[setup]`, from "job claimed" to the agent's first
+//!   output. Cold: no mirror, no checkout, no environment image (setup runs and is committed);
+//!   warm: a run before this one, in the same process, left all three. Prints one JSON line.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,10 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
+use errand::config::RepoConfig;
 use errand::forge::git::{CommitAuthor, Git, MirrorCache};
 use errand::job::{Job, JobId, JobKind, JobStatus, ReplyTarget, RepoName, Source, Task};
 use errand::queue::{QueueSettings, RedisQueue};
-use errand::rollout::{CheckoutPool, hand_to_sandbox};
+use errand::rollout::{CheckoutPool, EnvironmentState, Plan, Rollout, RolloutSettings, hand_to_sandbox};
 use errand::sandbox::{Limits, NetworkAccess, Sandbox, StepSpec};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +47,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Some("rollout-mem") => rollout_mem(&arg(1)?, &arg(2)?, &arg(3)?, arg(4)?.parse()?).await,
+        Some("rollout-env") => rollout_env(&arg(1)?, &arg(2)?, &arg(3)?, &arg(4)?).await,
         _ => bail!("usage: harness queue|rollout|rollout-mem ..."),
     }
 }
@@ -64,6 +70,7 @@ fn noop_job(n: usize) -> Result<Job> {
         kind: JobKind::Task,
         follow_up: None,
         attempts: None,
+        continues: None,
     })
 }
 
@@ -267,5 +274,106 @@ async fn rollout_mem(origin: &str, data_dir: &str, image: &str, k: usize) -> Res
         "{}",
         json!({"k": k, "idle_kib": idle, "peak_kib": peak, "per_rollout_kib": (peak.saturating_sub(idle)) / k.max(1) as u64})
     );
+    Ok(())
+}
+
+/// What the repository's setup does in the environment benchmark: installs 2,000 files (20 MB)
+/// into `$HOME`, a stand-in for fetching dependencies (there is no network here).
+const ENV_SETUP: &str = r#"mkdir -p "$HOME/deps" && cd "$HOME/deps" && i=0; while [ $i -lt 2000 ]; do head -c 10240 /dev/urandom > dep-$i; i=$((i+1)); done"#;
+/// The agent: proves the installed files are there, then prints its clock stamp.
+const ENV_AGENT: &str = r#"test -f "$HOME/deps/dep-1999" && echo agent-up; adjtimex | grep tv_"#;
+
+/// One `Rollout::run` of a repository with setup, cold or warm; see the module's documentation.
+async fn rollout_env(origin: &str, data_dir: &str, image: &str, mode: &str) -> Result<()> {
+    let data_dir = PathBuf::from(data_dir).join("env");
+    let repo = RepoName::new("bench", "big-env")?;
+    let toml = format!(
+        "image = \"{image}\"\nbaseline_checks = false\n\n[setup]\ncommands = ['''{ENV_SETUP}''']\n\n[agent]\ncommand = '''{ENV_AGENT}'''\n"
+    );
+    let config = RepoConfig::parse(&toml).map_err(|e| anyhow::anyhow!("the benchmark's .errand.toml: {e}"))?;
+    if mode == "cold" {
+        let _ = std::fs::remove_dir_all(data_dir.join("mirrors"));
+        remove_environments(&repo)?;
+    }
+    std::fs::create_dir_all(&data_dir)?;
+    let me = own_uid();
+    let settings = RolloutSettings {
+        data_dir: data_dir.clone(),
+        default_image: image.to_owned(),
+        default_agent_command: None,
+        agent_env: Vec::new(),
+        sandbox_uid: if me == 0 { 10001 } else { me },
+        limits: Limits { memory_bytes: 4096 << 20, nano_cpus: 2_000_000_000, pids: 512 },
+        default_timeout: Duration::from_secs(600),
+        env_cache_ttl: Duration::from_secs(12 * 3600),
+    };
+    let git = Git::new(CommitAuthor { name: "errand".into(), email: "errand@localhost".into() });
+    let rollout = Rollout::new(Sandbox::connect().await?, MirrorCache::new(data_dir.join("mirrors"), git), settings);
+    if mode != "cold" {
+        // A worker that already ran a job on this repository: mirror, checkout and environment warm.
+        run_with_setup(&rollout, &config, &repo, origin).await?;
+    }
+    let (wall0, returned, outcome) = run_with_setup(&rollout, &config, &repo, origin).await?;
+    let agent = outcome.agent.as_ref().context("the agent did not run (setup failed?)")?;
+    if agent.exit_code != 0 || !agent.output_tail.contains("agent-up") {
+        bail!(
+            "the agent step failed: exit {} output {:?}; setup {:?}",
+            agent.exit_code,
+            agent.output_tail,
+            outcome.setup
+        );
+    }
+    let environment = match &outcome.environment {
+        EnvironmentState::None => "none",
+        EnvironmentState::Built { .. } => "built",
+        EnvironmentState::Cached { .. } => "cached",
+    };
+    let setup_s: f64 = outcome.setup.iter().map(|s| s.report.duration.as_secs_f64()).sum();
+    println!(
+        "{}",
+        json!({
+            "mode": mode,
+            "mirror": format!("{:?}", outcome.mirror),
+            "environment": environment,
+            "setup_s": setup_s,
+            "first_output_s": parse_adjtimex(&agent.output_tail).map(|s| s - wall0),
+            "step_returned_s": returned.as_secs_f64(),
+        })
+    );
+    Ok(())
+}
+
+/// One attempt of a no-op job on `repo`: (wall clock at the start, time until it returned, outcome).
+async fn run_with_setup(
+    rollout: &Rollout,
+    config: &RepoConfig,
+    repo: &RepoName,
+    origin: &str,
+) -> Result<(f64, Duration, errand::rollout::Outcome)> {
+    let mut job = noop_job(0)?;
+    job.repo = repo.clone();
+    let plan =
+        Plan { job: &job, config, clone_url: origin, base_branch: "main", context: "", attempt: None, git_token: None };
+    let wall0 = unix_now();
+    let t0 = Instant::now();
+    let outcome = rollout.run(&plan, &CancellationToken::new()).await?;
+    Ok((wall0, t0.elapsed(), outcome))
+}
+
+/// Removes every environment image built for `repo` (as `docker image rm --force` would).
+fn remove_environments(repo: &RepoName) -> Result<()> {
+    let filter = format!("label=errand.env.repo={repo}");
+    let out = std::process::Command::new("docker").args(["images", "--quiet", "--filter", &filter]).output()?;
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+    if !ids.is_empty() {
+        let status = std::process::Command::new("docker")
+            .args(["image", "rm", "--force"])
+            .args(&ids)
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("could not remove the environment images of {repo}");
+        }
+    }
     Ok(())
 }
