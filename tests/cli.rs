@@ -59,19 +59,16 @@ impl Drop for Server {
     }
 }
 
-#[tokio::test]
-async fn serve_on_the_memory_queue_answers_every_webhook_example_and_queues_one_job_per_mention() {
+/// `errand serve --queue memory` on a free loopback port with `env`, once it answers `/healthz`;
+/// returns the server (killed when dropped) and its base URL.
+async fn serve(env: &[(&str, &str)]) -> (Server, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _server = Server(
-        errand()
-            .args(["serve", "--queue", "memory", "--listen", &format!("127.0.0.1:{port}")])
-            .env("ERRAND_GITHUB_WEBHOOK_SECRET", format!("old-secret,{SECRET}"))
-            .env("ERRAND_API_TOKEN", TOKEN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("errand serve starts"),
-    );
+    let mut command = errand();
+    command.args(["serve", "--queue", "memory", "--listen", &format!("127.0.0.1:{port}")]);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let server = Server(command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("errand serve starts"));
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let started = Instant::now();
@@ -79,6 +76,14 @@ async fn serve_on_the_memory_queue_answers_every_webhook_example_and_queues_one_
         assert!(started.elapsed() < Duration::from_secs(30), "errand serve did not listen within 30 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (server, base)
+}
+
+#[tokio::test]
+async fn serve_on_the_memory_queue_answers_every_webhook_example_and_queues_one_job_per_mention() {
+    let (_server, base) =
+        serve(&[("ERRAND_GITHUB_WEBHOOK_SECRET", &format!("old-secret,{SECRET}")), ("ERRAND_API_TOKEN", TOKEN)]).await;
+    let http = reqwest::Client::new();
     let post = |event: String, delivery: String, body: Vec<u8>, secret: &'static str| {
         let http = http.clone();
         let url = format!("{base}/github/webhook");
@@ -180,30 +185,17 @@ async fn an_operator_lists_dead_jobs_and_requeues_one() {
 #[tokio::test]
 async fn serve_with_slack_configured_answers_slacks_url_check_and_queues_one_job_per_mention() {
     const SLACK_SECRET: &str = "cli-slack-signing-secret";
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    // Nothing listens on port 9: errand cannot ask Slack who it is and reads it from each event.
-    let _server = Server(
-        errand()
-            .args(["serve", "--queue", "memory", "--listen", &format!("127.0.0.1:{port}")])
-            .env("ERRAND_GITHUB_WEBHOOK_SECRET", SECRET)
-            .env("ERRAND_API_TOKEN", TOKEN)
-            .env("ERRAND_SLACK_SIGNING_SECRET", SLACK_SECRET)
-            .env("ERRAND_SLACK_BOT_TOKEN", "xoxb-cli-test")
-            .env("ERRAND_SLACK_API_URL", "http://127.0.0.1:9/api")
-            .env("ERRAND_SLACK_ALLOWED_CHANNELS", "C123ABC456")
-            .env("ERRAND_SLACK_DEFAULT_REPOS", "C123ABC456=acme/webapp")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("errand serve starts"),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let (_server, base) = serve(&[
+        ("ERRAND_GITHUB_WEBHOOK_SECRET", SECRET),
+        ("ERRAND_API_TOKEN", TOKEN),
+        ("ERRAND_SLACK_SIGNING_SECRET", SLACK_SECRET),
+        ("ERRAND_SLACK_BOT_TOKEN", "xoxb-cli-test"),
+        ("ERRAND_SLACK_API_URL", "http://127.0.0.1:9/api"),
+        ("ERRAND_SLACK_ALLOWED_CHANNELS", "C123ABC456"),
+        ("ERRAND_SLACK_DEFAULT_REPOS", "C123ABC456=acme/webapp"),
+    ])
+    .await;
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "errand serve did not listen within 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let post = |body: Vec<u8>, retry: Option<&'static str>| {
         let http = http.clone();
         let url = format!("{base}/slack/events");
@@ -239,26 +231,14 @@ async fn serve_with_slack_configured_answers_slacks_url_check_and_queues_one_job
 
 #[tokio::test]
 async fn empty_slack_settings_leave_slack_off() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _server = Server(
-        errand()
-            .args(["serve", "--queue", "memory", "--listen", &format!("127.0.0.1:{port}")])
-            .env("ERRAND_GITHUB_WEBHOOK_SECRET", SECRET)
-            // As compose passes variables that are not set.
-            .env("ERRAND_SLACK_SIGNING_SECRET", "")
-            .env("ERRAND_SLACK_BOT_TOKEN", "")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("errand serve starts"),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let (_server, base) = serve(&[
+        ("ERRAND_GITHUB_WEBHOOK_SECRET", SECRET),
+        // As compose passes variables that are not set.
+        ("ERRAND_SLACK_SIGNING_SECRET", ""),
+        ("ERRAND_SLACK_BOT_TOKEN", ""),
+    ])
+    .await;
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "errand serve did not listen within 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let status = http.post(format!("{base}/slack/events")).body("{}").send().await.unwrap().status().as_u16();
     assert_eq!(status, 404, "Slack is not configured");
 }
