@@ -150,7 +150,8 @@ impl Publisher {
     pub async fn reply(&self, gh: Option<&RepoClient>, record: &JobRecord, text: &str) -> Result<(), PublishError> {
         if record.job.reply.is_slack() {
             let body = self.renderer.slack_reply(&record.job, text);
-            return self.slack_reply_once(record, &body).await.map(drop);
+            let known = |current: Option<&JobRecord>| current.and_then(|r| r.slack_reply_ts.clone());
+            return self.once(record, known, || self.slack_reply_once(record, &body)).await.map(drop);
         }
         let gh = gh.ok_or(PublishError::NoGithub)?;
         let known = |current: Option<&JobRecord>| current.and_then(|r| r.tracking_comment_id);
