@@ -2211,8 +2211,12 @@ impl World {
             _ => {
                 let call = Call {
                     method: method.clone(),
-                    segments: path.trim_matches('/').split('/').map(percent_decode).collect(),
-                    query: parse_query(&raw_query),
+                    segments: path
+                        .trim_matches('/')
+                        .split('/')
+                        .map(|segment| percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned())
+                        .collect(),
+                    query: form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect(),
                     body: json_body.clone().unwrap_or(Value::Null),
                     caller,
                 };
@@ -3066,37 +3070,6 @@ fn injected_failure(status: u16) -> Reply {
 
 fn http_authorization() -> axum::http::HeaderName {
     axum::http::header::AUTHORIZATION
-}
-
-fn parse_query(query: &str) -> HashMap<String, String> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(&name.replace('+', " ")), percent_decode(&value.replace('+', " ")))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = || std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex()) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Logins such as `errand-test[bot]` in URLs, the way GitHub writes them.

@@ -23,7 +23,7 @@
 //! It depends on no other test-support module, so a test binary can include it with `#[path]`.
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -754,7 +754,8 @@ fn fault_reply(kind: FaultKind) -> Reply {
 /// The arguments of a call: the query string, then the body (JSON or form) on top. Slack answers
 /// `invalid_json` to a JSON body it cannot read, and `invalid_form_data` to a form body.
 fn parse_args(query: &str, content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, &'static str> {
-    let mut args: Map<String, Value> = parse_form(query).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let mut args: Map<String, Value> =
+        form_urlencoded::parse(query.as_bytes()).into_owned().map(|(k, v)| (k, Value::String(v))).collect();
     if body.is_empty() {
         return Ok(args);
     }
@@ -766,39 +767,9 @@ fn parse_args(query: &str, content_type: Option<&str>, body: &[u8]) -> Result<Ma
         },
         "application/x-www-form-urlencoded" => {
             let text = std::str::from_utf8(body).map_err(|_| "invalid_form_data")?;
-            args.extend(parse_form(text).into_iter().map(|(k, v)| (k, Value::String(v))));
+            args.extend(form_urlencoded::parse(text.as_bytes()).into_owned().map(|(k, v)| (k, Value::String(v))));
         }
         _ => return Err("invalid_form_data"),
     }
     Ok(args)
-}
-
-fn parse_form(text: &str) -> HashMap<String, String> {
-    text.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(&name.replace('+', " ")), percent_decode(&value.replace('+', " ")))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = || std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex()) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
