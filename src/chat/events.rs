@@ -36,9 +36,8 @@
 //!   ignored, whatever their type. Edits (`message_changed`, or an `app_mention` carrying
 //!   `edited`) and deletions are ignored: an edit never starts a second job. Of the other
 //!   subtypes only those a person writes (`thread_broadcast`, `file_share`) can be requests.
-//! - **Slash commands.** `application/x-www-form-urlencoded` is decoded by hand
-//!   ([`decode_form`]): neither `serde_urlencoded` nor `form_urlencoded` is a direct dependency.
-//!   An empty `/errand` asks for help.
+//! - **Slash commands.** `application/x-www-form-urlencoded` is decoded by `form_urlencoded`
+//!   ([`decode_form`]). An empty `/errand` asks for help.
 
 use serde_json::Value;
 
@@ -498,38 +497,7 @@ pub fn parse_slash_command(form_body: &[u8]) -> Result<SlashCommand, SlashComman
 /// pairs, `+` is a space, `%XX` a byte, a malformed `%` stays literal, invalid UTF-8 becomes
 /// U+FFFD, empty pairs are skipped, a pair without `=` has an empty value. Keys repeat as given.
 pub fn decode_form(body: &[u8]) -> Vec<(String, String)> {
-    body.split(|&b| b == b'&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = match pair.iter().position(|&b| b == b'=') {
-                Some(at) => (&pair[..at], &pair[at + 1..]),
-                None => (pair, &[][..]),
-            };
-            (percent_decode(key), percent_decode(value))
-        })
-        .collect()
-}
-
-fn percent_decode(part: &[u8]) -> String {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut bytes = Vec::with_capacity(part.len());
-    let mut i = 0;
-    while i < part.len() {
-        match part[i] {
-            b'+' => bytes.push(b' '),
-            b'%' if i + 2 < part.len() => match (hex(part[i + 1]), hex(part[i + 2])) {
-                (Some(high), Some(low)) => {
-                    bytes.push(high << 4 | low);
-                    i += 3;
-                    continue;
-                }
-                _ => bytes.push(b'%'),
-            },
-            byte => bytes.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
+    form_urlencoded::parse(body).into_owned().collect()
 }
 
 #[cfg(test)]
