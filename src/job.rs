@@ -190,7 +190,7 @@ impl ReplyTarget {
             Self::GithubIssue { issue, .. } => Some(thread_key(repo, *issue)),
             Self::GithubReview { pull, .. } => Some(thread_key(repo, *pull)),
             Self::Slack { channel, thread_ts, .. } => {
-                thread_ts.as_ref().map(|thread_ts| format!("slack:{channel}:{thread_ts}"))
+                thread_ts.as_ref().map(|thread_ts| slack_thread_key(channel, thread_ts))
             }
         }
     }
@@ -268,6 +268,11 @@ impl Job {
             JobKind::Reply { .. } => None,
         }
     }
+}
+
+/// The thread key of a Slack thread (a channel id is unique across workspaces).
+pub fn slack_thread_key(channel: &str, thread_ts: &str) -> String {
+    format!("slack:{channel}:{thread_ts}")
 }
 
 /// The thread key of an issue or pull request.

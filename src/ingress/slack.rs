@@ -31,7 +31,7 @@ use crate::chat::resolve::{
 };
 use crate::chat::signature::{SlackSignatureError, verify_slack_request};
 use crate::command::{self, Command};
-use crate::job::{JobRecord, ReplyTarget, RepoName, Source};
+use crate::job::{JobRecord, ReplyTarget, RepoName, Source, slack_thread_key};
 use crate::queue::Queue;
 
 const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
@@ -168,15 +168,7 @@ async fn earlier_in_thread(state: &AppState, request: &SlackRequest) -> Option<J
     if request.placement != Placement::InThread {
         return None;
     }
-    let reply = ReplyTarget::Slack {
-        team: request.team_id.clone(),
-        channel: request.channel.clone(),
-        ts: None,
-        thread_ts: Some(request.thread_ts.clone()),
-        issue: None,
-    };
-    // A Slack thread's key does not depend on the repository.
-    let thread = reply.conversation(&RepoName::new("slack", "thread").expect("a valid name"))?;
+    let thread = slack_thread_key(&request.channel, &request.thread_ts);
     match tokio::time::timeout(state.0.settings.queue_timeout, state.0.queue.last_in_thread(&thread)).await {
         Ok(Ok(last)) => last,
         Ok(Err(e)) => {
