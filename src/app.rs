@@ -199,6 +199,12 @@ pub async fn build_worker(
             default_image: options.default_image.clone(),
             default_agent_command: options.agent_command.clone(),
             agent_env,
+            custom_agent_env: options
+                .custom_agent_env
+                .iter()
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+                .collect(),
             sandbox_uid,
             limits: Limits {
                 memory_bytes: (options.sandbox_memory_mb * 1024 * 1024) as i64,

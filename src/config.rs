@@ -231,6 +231,11 @@ pub struct WorkerOptions {
     /// variables set in errand's own environment are passed too.
     #[arg(long, env = "ERRAND_AGENT_ENV_FILE")]
     pub agent_env_file: Option<PathBuf>,
+    /// Names of agent-environment variables (see `ERRAND_AGENT_ENV_FILE`) that an agent command
+    /// named by a repository's `.errand.toml` gets, comma-separated; default none. A preset gets
+    /// its own API-key variables, and `ERRAND_AGENT_COMMAND` (the operator's) gets them all.
+    #[arg(long, env = "ERRAND_CUSTOM_AGENT_ENV", value_delimiter = ',')]
+    pub custom_agent_env: Vec<String>,
     /// The most attempts one request may run in parallel (`@agent ... --attempts N`).
     #[arg(long, env = "ERRAND_MAX_ATTEMPTS", default_value_t = 4)]
     pub max_attempts: u32,

@@ -32,4 +32,5 @@ pub mod publish;
 pub mod queue;
 pub mod rollout;
 pub mod sandbox;
+pub mod secrets;
 pub mod worker;

@@ -69,6 +69,7 @@ impl Attempt {
             script: script.into(),
             workspace: self.workspace.path().to_owned(),
             errand_dir: self.errand.path().to_owned(),
+            objects: None,
             env,
             user: format!("{SANDBOX_UID}:{SANDBOX_UID}"),
             network: NetworkAccess::None,
@@ -79,7 +80,10 @@ impl Attempt {
     }
 
     async fn transcript(&self, format: EventFormat) -> AgentTranscript {
-        read_transcript(self.errand.path(), format).await.expect("the agent left an events file")
+        read_transcript(self.errand.path(), format)
+            .await
+            .expect("a regular events file")
+            .expect("the agent left an events file")
     }
 }
 
@@ -235,6 +239,6 @@ async fn an_agent_without_a_task_file_does_not_start() {
         assert_eq!(output.exit_code, 2, "{preset}: {tail}");
         assert!(tail.contains("/errand/task.md") && !tail.contains("stand-in"), "{preset} never started: {tail}");
         assert_eq!(attempt.calc(), BROKEN_CALC, "{preset}");
-        assert_eq!(read_transcript(attempt.errand.path(), EventFormat::CodexJson).await, None, "{preset}");
+        assert_eq!(read_transcript(attempt.errand.path(), EventFormat::CodexJson).await, Ok(None), "{preset}");
     }
 }

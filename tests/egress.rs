@@ -67,6 +67,7 @@ impl World {
             script: script.into(),
             workspace: self.dirs.workspace.path().to_owned(),
             errand_dir: self.dirs.errand.path().to_owned(),
+            objects: None,
             env: step_env,
             user: format!("{SANDBOX_UID}:{SANDBOX_UID}"),
             network,

@@ -111,6 +111,7 @@ async fn start_worker(env_cache_ttl: Duration) -> Worker {
         default_image: TEST_IMAGE.into(),
         default_agent_command: None,
         agent_env: Vec::new(),
+        custom_agent_env: Vec::new(),
         sandbox_uid: SANDBOX_UID,
         limits: Limits { memory_bytes: 256 * 1024 * 1024, nano_cpus: 1_000_000_000, pids: 128 },
         default_timeout: Duration::from_secs(120),

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use errand::forge::git::{CommitAuthor, Git, MirrorCache, MirrorState};
+use errand::forge::git::{CheckoutDirs, CommitAuthor, Git, MirrorCache, MirrorState};
 use errand::job::RepoName;
 
 /// Plain git in `cwd`, as a person upstream would run it, with an identity of its own.
@@ -63,12 +63,13 @@ async fn a_workspace_from_the_mirror_commits_the_agents_changes_with_errands_ide
     let repo: RepoName = "acme/app".parse().unwrap();
     let mirrors = cache(dir.path());
     let (mirror, _) = mirrors.sync(&repo, &url, None).await.unwrap();
-    let ws = dir.path().join("ws");
+    let ws = CheckoutDirs { git_dir: dir.path().join("git"), work_tree: dir.path().join("ws") };
 
-    let base = mirrors.git().workspace_from_mirror(&mirror, "main", &ws).await.unwrap();
+    let base = mirrors.git().create_checkout(&mirror, "main", &ws).await.unwrap();
+    assert!(!ws.work_tree.join(".git").exists(), "errand's git directory is not in the work tree");
     assert_eq!(mirrors.git().commit_all(&ws, "nothing").await.unwrap(), None, "no change, no commit");
-    std::fs::write(ws.join("calc.sh"), "add() { echo $(( $1 + $2 )); }\n").unwrap();
-    std::fs::write(ws.join("NEW.md"), "new\n").unwrap();
+    std::fs::write(ws.work_tree.join("calc.sh"), "add() { echo $(( $1 + $2 )); }\n").unwrap();
+    std::fs::write(ws.work_tree.join("NEW.md"), "new\n").unwrap();
     let commit = mirrors.git().commit_all(&ws, "Fix add").await.unwrap().expect("a commit");
     assert_ne!(commit, base);
     let stat = mirrors.git().diffstat(&ws, &base).await.unwrap();
@@ -100,7 +101,7 @@ async fn a_reused_checkout_starts_clean_at_the_newest_base() {
     std::fs::write(path.join("untracked.txt"), "left behind\n").unwrap();
     std::fs::create_dir_all(path.join("build")).unwrap();
     std::fs::write(path.join("build/out"), "ignored output\n").unwrap();
-    mirrors.git().commit_all(&path, "first job's commit").await.unwrap().expect("a commit");
+    mirrors.git().commit_all(first.dirs(), "first job's commit").await.unwrap().expect("a commit");
     drop(first);
 
     // The remote moves on; the next job must start from its newest commit.

@@ -68,6 +68,7 @@ fn step(job: &JobId, dirs: &Dirs, script: &str) -> StepSpec {
         script: script.into(),
         workspace: dirs.workspace.path().to_owned(),
         errand_dir: dirs.errand.path().to_owned(),
+        objects: None,
         env: vec![
             ("ERRAND_TASK".into(), "Fix the calculator".into()),
             ("ERRAND_TASK_FILE".into(), "/errand/task.md".into()),

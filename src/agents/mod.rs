@@ -12,43 +12,29 @@ mod presets;
 
 use std::path::Path;
 
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
-
 pub use self::events::{
     AgentCommand, AgentTranscript, EventFormat, MAX_COMMANDS, OUTPUT_LINES, contradiction, parse_events,
 };
 pub use self::presets::{EVENTS_FILE, Preset, SummarySource};
+use crate::sandbox::{Part, Refusal, read_back};
 
 /// How much of an events file is read: its end, since a transcript keeps the last commands and
 /// the final message comes last. A verbose agent's stream can be far larger than this.
 pub const MAX_EVENTS_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The transcript in [`EVENTS_FILE`], read from `errand_dir` (the host directory mounted at
-/// `/errand`); `None` when the agent left no readable file. Reads at most the last
-/// [`MAX_EVENTS_BYTES`], invalid UTF-8 replaced.
-pub async fn read_transcript(errand_dir: &Path, format: EventFormat) -> Option<AgentTranscript> {
-    let path = errand_dir.join(Path::new(EVENTS_FILE).file_name()?);
-    match read_tail(&path).await {
-        Ok(text) => Some(parse_events(format, &text)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => {
-            tracing::warn!(path = %path.display(), %error, "could not read the agent's events file");
-            None
-        }
-    }
-}
-
-async fn read_tail(path: &Path) -> std::io::Result<String> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let start = file.metadata().await?.len().saturating_sub(MAX_EVENTS_BYTES);
-    file.seek(std::io::SeekFrom::Start(start)).await?;
-    let mut bytes = Vec::new();
-    file.take(MAX_EVENTS_BYTES).read_to_end(&mut bytes).await?;
+/// `/errand`); `Ok(None)` when the agent left no file. Reads at most the last
+/// [`MAX_EVENTS_BYTES`], invalid UTF-8 replaced, and refuses anything but a regular file (the
+/// agent may have left a link to a worker file, or a FIFO, in its place).
+pub async fn read_transcript(errand_dir: &Path, format: EventFormat) -> Result<Option<AgentTranscript>, Refusal> {
+    let path = errand_dir.join(Path::new(EVENTS_FILE).file_name().unwrap_or_default());
+    let Some(bytes) = read_back(&path, MAX_EVENTS_BYTES, Part::Tail).await? else { return Ok(None) };
     let text = String::from_utf8_lossy(&bytes);
+    // Cut from a larger file: the first line is a piece of one, so it goes.
     let text: &str = &text;
-    // Started mid-file: the first line is a piece of one, so it goes.
-    let text = if start > 0 { text.split_once('\n').map_or("", |(_, rest)| rest) } else { text };
-    Ok(text.to_owned())
+    let text =
+        if bytes.len() as u64 == MAX_EVENTS_BYTES { text.split_once('\n').map_or("", |(_, rest)| rest) } else { text };
+    Ok(Some(parse_events(format, text)))
 }
 
 #[cfg(test)]
@@ -58,7 +44,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_events_file_is_no_transcript() {
         let dir = tempfile::tempdir().expect("a temp dir");
-        assert_eq!(read_transcript(dir.path(), EventFormat::CodexJson).await, None);
+        assert_eq!(read_transcript(dir.path(), EventFormat::CodexJson).await, Ok(None));
     }
 
     #[tokio::test]
@@ -70,7 +56,8 @@ mod tests {
         let lines = (MAX_EVENTS_BYTES as usize / noise.len()) + 10;
         std::fs::write(dir.path().join("agent-events.jsonl"), noise.repeat(lines) + codex).expect("writing");
 
-        let transcript = read_transcript(dir.path(), EventFormat::CodexJson).await.expect("a transcript");
+        let transcript =
+            read_transcript(dir.path(), EventFormat::CodexJson).await.expect("readable").expect("a transcript");
 
         assert_eq!(transcript, parse_events(EventFormat::CodexJson, codex));
     }

@@ -1,6 +1,10 @@
-//! git on the worker: a mirror per repository (a warm start fetches, never re-clones), workspaces
-//! cloned locally from the mirror, commits with errand's own identity, and pushes whose token
+//! git on the worker: a mirror per repository (a warm start fetches, never re-clones), checkouts
+//! that borrow the mirror's objects, commits with errand's own identity, and pushes whose token
 //! travels in the environment, never in argv, a URL or a file.
+//!
+//! A checkout's git directory lives outside its work tree and outside every sandbox mount, and
+//! every command names it: git never runs on anything a sandbox can write, and never with
+//! configuration a repository or a sandbox wrote (see [`HARDENED_CONFIG`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::process::Command;
 
 use crate::job::RepoName;
+use crate::secrets::Redactor;
 
 /// The identity on errand's commits; errand never depends on a user's git config.
 #[derive(Debug, Clone)]
@@ -66,16 +71,80 @@ const PASSING_NETWORK_FAILURES: [&str; 10] = [
     "early EOF",
 ];
 
+/// A checkout as errand's git sees it: errand's own git directory, which no sandbox ever sees,
+/// and the work tree it describes (mounted into sandboxes at /workspace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutDirs {
+    pub git_dir: PathBuf,
+    pub work_tree: PathBuf,
+}
+
+/// Where a git command runs. errand's git always names its repository (`GIT_DIR`, and
+/// `GIT_WORK_TREE` for a checkout) and never discovers one, so no `.git` in a work tree is ever
+/// read: whatever a sandbox wrote there (config, hooks, a `.git` file pointing elsewhere) is
+/// not git's configuration.
+#[derive(Debug, Clone, Copy)]
+enum At<'a> {
+    /// No repository yet (a clone).
+    Nowhere,
+    /// A bare repository: a mirror.
+    Bare(&'a Path),
+    /// A checkout.
+    Checkout(&'a CheckoutDirs),
+}
+
+/// Configuration every git command errand runs gets on its command line (which outranks the
+/// repository's): nothing that executes a program is taken from anywhere else, and repository
+/// features that run code or reach into other repositories are off.
+const HARDENED_CONFIG: [(&str, &str); 20] = [
+    ("init.defaultBranch", "main"),
+    ("core.hooksPath", "/dev/null"),
+    ("core.fsmonitor", "false"),
+    ("core.untrackedCache", "false"),
+    ("core.pager", "cat"),
+    ("core.editor", "false"),
+    ("core.askPass", ""),
+    // An empty value empties the list of helpers.
+    ("credential.helper", ""),
+    ("protocol.allow", "never"),
+    ("protocol.https.allow", "always"),
+    ("protocol.http.allow", "always"),
+    // The mirror is a local repository; tests serve their forge from files too.
+    ("protocol.file.allow", "always"),
+    ("submodule.recurse", "false"),
+    ("fetch.recurseSubmodules", "false"),
+    ("diff.ignoreSubmodules", "all"),
+    ("gc.auto", "0"),
+    ("maintenance.auto", "false"),
+    ("commit.gpgSign", "false"),
+    ("tag.gpgSign", "false"),
+    ("advice.detachedHead", "false"),
+];
+
 /// Runs git with a configuration of errand's own.
 #[derive(Debug, Clone)]
 pub struct Git {
     author: CommitAuthor,
     network_timeout: Duration,
+    /// Commit messages pass it before they are pushed.
+    redactor: Redactor,
+    /// `GIT_*` variables of errand's own environment, removed from every git command: git takes
+    /// repositories, configuration and programs from them.
+    inherited_git_vars: Arc<Vec<std::ffi::OsString>>,
 }
 
 impl Git {
     pub fn new(author: CommitAuthor) -> Self {
-        Self { author, network_timeout: DEFAULT_NETWORK_TIMEOUT }
+        let inherited_git_vars = std::env::vars_os()
+            .map(|(name, _)| name)
+            .filter(|name| name.to_string_lossy().starts_with("GIT_"))
+            .collect();
+        Self {
+            author,
+            network_timeout: DEFAULT_NETWORK_TIMEOUT,
+            redactor: Redactor::default(),
+            inherited_git_vars: Arc::new(inherited_git_vars),
+        }
     }
 
     /// A fetch or push over HTTP that receives nothing from the forge for `timeout` is given up
@@ -84,24 +153,40 @@ impl Git {
         Self { network_timeout: timeout, ..self }
     }
 
-    /// A git command that ignores system and user configuration, never prompts, trusts
-    /// workspaces owned by the sandbox's uid, and (when a token is given) authenticates to the
-    /// remote's host through an extra header set in the environment.
-    fn command(&self, dir: Option<&Path>, remote: Option<(&str, &SecretString)>) -> Command {
+    /// Redacts commit messages with `redactor` (they are pushed, so they leave errand).
+    pub fn with_redactor(self, redactor: Redactor) -> Self {
+        Self { redactor, ..self }
+    }
+
+    /// The redactor commit messages pass; its known secrets are what a change must not hold.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// A git command on `at` that ignores system and user configuration and errand's own `GIT_*`
+    /// variables, never prompts, runs nothing a repository configures, and (when a token is
+    /// given) authenticates to the remote's host through an extra header set in the environment.
+    fn command(&self, at: At<'_>, remote: Option<(&str, &SecretString)>) -> Command {
         let mut cmd = Command::new("git");
-        if let Some(dir) = dir {
-            cmd.current_dir(dir);
+        for name in self.inherited_git_vars.iter() {
+            cmd.env_remove(name);
+        }
+        cmd.env_remove("SSH_ASKPASS");
+        match at {
+            At::Nowhere => {}
+            At::Bare(dir) => {
+                cmd.current_dir(dir).env("GIT_DIR", dir);
+            }
+            At::Checkout(dirs) => {
+                cmd.current_dir(&dirs.work_tree).env("GIT_DIR", &dirs.git_dir).env("GIT_WORK_TREE", &dirs.work_tree);
+            }
         }
         // Under one byte a second for the whole time-out is a stalled transfer.
         let stalled_after = self.network_timeout.as_secs_f64().ceil().max(1.0).to_string();
-        let mut config: Vec<(String, String)> = vec![
-            ("safe.directory".into(), "*".into()),
-            ("init.defaultBranch".into(), "main".into()),
-            ("core.hooksPath".into(), "/dev/null".into()),
-            ("protocol.file.allow".into(), "always".into()),
-            ("http.lowSpeedLimit".into(), "1".into()),
-            ("http.lowSpeedTime".into(), stalled_after),
-        ];
+        let mut config: Vec<(String, String)> =
+            HARDENED_CONFIG.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect();
+        config.push(("http.lowSpeedLimit".into(), "1".into()));
+        config.push(("http.lowSpeedTime".into(), stalled_after));
         if let Some((url, token)) = remote {
             let basic =
                 base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{}", token.expose_secret()));
@@ -123,9 +208,9 @@ impl Git {
     }
 
     /// Runs git and returns its stdout; the error carries git's stderr.
-    async fn run(&self, dir: Option<&Path>, remote: Option<(&str, &SecretString)>, args: &[&str]) -> Result<String> {
+    async fn run(&self, at: At<'_>, remote: Option<(&str, &SecretString)>, args: &[&str]) -> Result<String> {
         let output = self
-            .command(dir, remote)
+            .command(at, remote)
             .args(args)
             .output()
             .await
@@ -164,87 +249,188 @@ impl Git {
         }
     }
 
-    /// Clones the mirror into `dest` and checks out `branch`; returns the base commit.
-    pub async fn workspace_from_mirror(&self, mirror: &Path, branch: &str, dest: &Path) -> Result<String> {
-        let (mirror_s, dest_s) = (path_str(mirror)?, path_str(dest)?);
-        self.run(None, None, &["clone", "--quiet", "--local", "--branch", branch, mirror_s, dest_s])
+    /// Makes a checkout of the mirror's `branch` at `dirs` (both directories new); returns the
+    /// base commit. The git directory borrows the mirror's objects (git's alternates) instead of
+    /// copying or hard-linking them: nothing of the mirror is writable through a checkout.
+    pub async fn create_checkout(&self, mirror: &Path, branch: &str, dirs: &CheckoutDirs) -> Result<String> {
+        let git_dir = path_str(&dirs.git_dir)?;
+        self.run(At::Nowhere, None, &["init", "--quiet", "--bare", git_dir]).await.context("creating a checkout")?;
+        let alternates = dirs.git_dir.join("objects").join("info").join("alternates");
+        let mirror_objects = std::path::absolute(mirror.join("objects")).context("locating the mirror's objects")?;
+        tokio::fs::write(&alternates, format!("{}\n", path_str(&mirror_objects)?))
             .await
-            .with_context(|| format!("preparing a workspace at {branch}"))?;
-        Ok(self.run(Some(dest), None, &["rev-parse", "HEAD"]).await?.trim().to_owned())
+            .context("pointing a checkout at the mirror's objects")?;
+        tokio::fs::create_dir_all(&dirs.work_tree).await.context("creating a work tree")?;
+        self.refresh_checkout(mirror, dirs, branch).await.with_context(|| format!("preparing a workspace at {branch}"))
     }
 
-    /// Brings a checkout made by [`Git::workspace_from_mirror`] to the mirror's newest `branch`,
-    /// dropping whatever an earlier job left (changes, untracked and ignored files, commits);
-    /// returns the base commit. Only files that differ are rewritten.
-    pub async fn refresh_checkout(&self, dest: &Path, branch: &str) -> Result<String> {
-        let remote_branch = format!("origin/{branch}");
-        self.run(Some(dest), None, &["fetch", "--quiet", "--prune", "origin"])
-            .await
-            .context("refreshing a checkout")?;
-        self.run(Some(dest), None, &["checkout", "--quiet", "--force", "-B", branch, &remote_branch])
-            .await
-            .context("checking out the base")?;
-        self.run(Some(dest), None, &["clean", "--quiet", "-ffdx"]).await.context("cleaning a checkout")?;
-        Ok(self.run(Some(dest), None, &["rev-parse", "HEAD"]).await?.trim().to_owned())
+    /// Brings a checkout to the mirror's newest `branch` from errand's own git state, dropping
+    /// whatever an earlier job left in the work tree (changes, untracked and ignored files,
+    /// commits); returns the base commit. Only files that differ are rewritten. The caller has
+    /// removed every `.git` the sandbox could have left in the tree
+    /// (see `rollout::checkouts`).
+    pub async fn refresh_checkout(&self, mirror: &Path, dirs: &CheckoutDirs, branch: &str) -> Result<String> {
+        let at = At::Checkout(dirs);
+        let remote_branch = format!("refs/remotes/origin/{branch}");
+        let refspec = format!("+refs/heads/{branch}:{remote_branch}");
+        let fetch = ["fetch", "--quiet", "--no-tags", "--no-recurse-submodules", path_str(mirror)?, &refspec];
+        self.run(at, None, &fetch).await.context("fetching the base into a checkout")?;
+        self.run(
+            at,
+            None,
+            &["checkout", "--quiet", "--force", "--no-recurse-submodules", "-B", branch, &remote_branch],
+        )
+        .await
+        .context("checking out the base")?;
+        self.run(at, None, &["clean", "--quiet", "-ffdx"]).await.context("cleaning a checkout")?;
+        Ok(self.run(at, None, &["rev-parse", "HEAD"]).await?.trim().to_owned())
     }
 
-    /// Commits everything the agent changed; `None` when it changed nothing.
-    pub async fn commit_all(&self, workspace: &Path, message: &str) -> Result<Option<String>> {
-        self.run(Some(workspace), None, &["add", "--all"]).await.context("staging the agent's changes")?;
-        let staged = self.run(Some(workspace), None, &["diff", "--cached", "--name-only"]).await?;
+    /// Commits everything in the work tree (redacting `message`); `None` when nothing changed.
+    pub async fn commit_all(&self, dirs: &CheckoutDirs, message: &str) -> Result<Option<String>> {
+        let at = At::Checkout(dirs);
+        self.run(at, None, &["add", "--all"]).await.context("staging the agent's changes")?;
+        let staged = self.run(at, None, &["diff", "--cached", "--name-only", "--no-ext-diff"]).await?;
         if staged.trim().is_empty() {
             return Ok(None);
         }
-        self.run(Some(workspace), None, &["commit", "--quiet", "--no-verify", "-m", message])
+        let message = self.redactor.redact(message);
+        self.run(at, None, &["commit", "--quiet", "--no-verify", "-m", &message])
             .await
             .context("committing the agent's changes")?;
-        Ok(Some(self.run(Some(workspace), None, &["rev-parse", "HEAD"]).await?.trim().to_owned()))
+        Ok(Some(self.run(at, None, &["rev-parse", "HEAD"]).await?.trim().to_owned()))
     }
 
     /// `git diff --stat` from `base` to HEAD.
-    pub async fn diffstat(&self, workspace: &Path, base: &str) -> Result<String> {
-        self.run(Some(workspace), None, &["diff", "--stat", base, "HEAD"]).await
+    pub async fn diffstat(&self, dirs: &CheckoutDirs, base: &str) -> Result<String> {
+        self.run(At::Checkout(dirs), None, &["diff", "--stat", "--no-ext-diff", "--no-textconv", base, "HEAD"]).await
+    }
+
+    /// The files that HEAD adds or changes since `base` whose contents (or names) hold a secret
+    /// this process knows: such a change is never pushed. Reads git's objects, not the work tree.
+    pub async fn files_with_secrets(&self, dirs: &CheckoutDirs, base: &str) -> Result<Vec<String>> {
+        let at = At::Checkout(dirs);
+        let raw = self
+            .run(at, None, &["diff", "--raw", "-z", "--no-renames", "--no-abbrev", "--no-ext-diff", base, "HEAD"])
+            .await
+            .context("listing the change")?;
+        let changed = new_blobs(&raw);
+        let mut found: Vec<String> = changed
+            .iter()
+            .filter(|(_, path)| self.redactor.find_known(path.as_bytes()))
+            .map(|(_, p)| p.clone())
+            .collect();
+        if !changed.is_empty() {
+            let with_secrets = self.blobs_with_secrets(at, &changed).await.context("reading the change")?;
+            for path in with_secrets {
+                if !found.contains(&path) {
+                    found.push(path);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Streams `blobs` through `git cat-file --batch` and returns the paths whose contents hold a
+    /// known secret.
+    async fn blobs_with_secrets(&self, at: At<'_>, blobs: &[(String, String)]) -> Result<Vec<String>> {
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+        let mut child = self
+            .command(at, None)
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .context("running git")?;
+        let mut stdin = child.stdin.take().context("git's stdin")?;
+        let ids: String = blobs.iter().map(|(id, _)| format!("{id}\n")).collect();
+        let feed = tokio::spawn(async move {
+            let written = stdin.write_all(ids.as_bytes()).await;
+            drop(stdin);
+            written
+        });
+        let mut out = tokio::io::BufReader::new(child.stdout.take().context("git's stdout")?);
+        let mut found = Vec::new();
+        let mut header = String::new();
+        let mut content = Vec::new();
+        for (_, path) in blobs {
+            header.clear();
+            out.read_line(&mut header).await?;
+            let size: u64 = match header.trim_end().rsplit_once(' ') {
+                Some((_, size)) if header.contains(" blob ") => size.parse().context("reading git's object size")?,
+                _ => bail!("git could not read an object of the change: {}", header.trim_end()),
+            };
+            content.clear();
+            (&mut out).take(size + 1).read_to_end(&mut content).await?;
+            if self.redactor.find_known(&content) {
+                found.push(path.clone());
+            }
+        }
+        feed.await.context("feeding git")??;
+        let status = child.wait().await?;
+        if !status.success() {
+            bail!("git cat-file failed ({status})");
+        }
+        Ok(found)
     }
 
     /// Pushes HEAD to `branch` on the remote, replacing what an earlier run of the same job
     /// pushed there (the branch is errand's own).
     pub async fn push(
         &self,
-        workspace: &Path,
+        dirs: &CheckoutDirs,
         clone_url: &str,
         token: Option<&SecretString>,
         branch: &str,
     ) -> Result<()> {
-        self.push_refspec(workspace, clone_url, token, branch, &format!("+HEAD:refs/heads/{branch}")).await
+        self.push_refspec(dirs, clone_url, token, branch, &format!("+HEAD:refs/heads/{branch}")).await
     }
 
     /// Pushes HEAD to someone's branch (a pull request's head) only as a fast-forward: if the
     /// branch moved while the agent worked, the push is refused and nothing is overwritten.
     pub async fn push_fast_forward(
         &self,
-        workspace: &Path,
+        dirs: &CheckoutDirs,
         clone_url: &str,
         token: Option<&SecretString>,
         branch: &str,
     ) -> Result<()> {
-        self.push_refspec(workspace, clone_url, token, branch, &format!("HEAD:refs/heads/{branch}")).await
+        self.push_refspec(dirs, clone_url, token, branch, &format!("HEAD:refs/heads/{branch}")).await
     }
 
     async fn push_refspec(
         &self,
-        workspace: &Path,
+        dirs: &CheckoutDirs,
         clone_url: &str,
         token: Option<&SecretString>,
         branch: &str,
         refspec: &str,
     ) -> Result<()> {
         let remote = token.map(|t| (clone_url, t));
-        let push = ["push", "--quiet", clone_url, refspec];
-        self.with_network_retries("pushing", || self.run(Some(workspace), remote, &push))
+        let push = ["push", "--quiet", "--no-verify", "--no-recurse-submodules", clone_url, refspec];
+        self.with_network_retries("pushing", || self.run(At::Checkout(dirs), remote, &push))
             .await
             .with_context(|| format!("pushing {branch}"))?;
         Ok(())
     }
+}
+
+/// The blobs a `git diff --raw -z` adds or changes, with their paths: `(object id, path)`.
+fn new_blobs(raw: &str) -> Vec<(String, String)> {
+    let mut fields = raw.split('\0');
+    let mut blobs = Vec::new();
+    while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+        // `:old_mode new_mode old_id new_id status`
+        let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+        let (Some(new_mode), Some(new_id), Some(status)) = (parts.get(1), parts.get(3), parts.get(4)) else {
+            continue;
+        };
+        // Deleted files and submodule links hold nothing to push.
+        let holds_content = !status.starts_with('D') && *new_mode != "160000";
+        if holds_content && new_id.bytes().any(|b| b != b'0') {
+            blobs.push(((*new_id).to_owned(), path.to_owned()));
+        }
+    }
+    blobs
 }
 
 /// One bare mirror per repository under `root`; a lock per repository keeps two jobs from
@@ -286,7 +472,7 @@ impl MirrorCache {
         if path.join("HEAD").exists() {
             let fetch = ["fetch", "--quiet", "--prune", clone_url, "+refs/heads/*:refs/heads/*"];
             self.git
-                .with_network_retries("fetching", || self.git.run(Some(&path), remote, &fetch))
+                .with_network_retries("fetching", || self.git.run(At::Bare(&path), remote, &fetch))
                 .await
                 .with_context(|| format!("fetching {repo} into its mirror"))?;
             return Ok((path, MirrorState::Fetched));
@@ -300,7 +486,7 @@ impl MirrorCache {
             .with_network_retries("cloning", || async {
                 // What a failed try left behind would make the next one refuse to start.
                 let _ = tokio::fs::remove_dir_all(&partial).await;
-                self.git.run(None, remote, &["clone", "--quiet", "--bare", clone_url, partial_s]).await
+                self.git.run(At::Nowhere, remote, &["clone", "--quiet", "--bare", clone_url, partial_s]).await
             })
             .await
             .with_context(|| format!("cloning {repo}"))?;

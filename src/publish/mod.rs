@@ -3,7 +3,6 @@
 //! (in Slack also ✅ or ❌ on the message that asked). Every post is idempotent, so a job that
 //! runs again after a crash edits what it made instead of making it twice.
 
-pub mod redact;
 pub mod render;
 pub mod slack;
 
@@ -15,9 +14,9 @@ use crate::forge::{ForgeError, RepoClient};
 use crate::job::{JobRecord, JobUpdate, ReplyTarget};
 use crate::queue::Queue;
 
-pub use self::redact::Redactor;
 pub use self::render::{Progress, Renderer, tracking_marker};
 use self::slack::{final_reaction, slack_marker};
+pub use crate::secrets::Redactor;
 
 /// Why something could not be posted.
 #[derive(Debug, thiserror::Error)]

@@ -5,11 +5,11 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::redact::Redactor;
 use crate::agents::{self, AgentTranscript};
 use crate::job::{Job, JobId, PullRequestRef, Source};
 use crate::rollout::ranking::Score;
-use crate::rollout::{AgentEnd, CheckResult, Outcome, summary_title};
+use crate::rollout::{AgentEnd, CheckResult, Outcome, SandboxFile, SandboxNote, summary_title};
+use crate::secrets::Redactor;
 
 /// Lines of output shown per check.
 const TAIL_LINES: usize = 30;
@@ -306,6 +306,7 @@ impl Renderer {
             },
             AgentEnd::Finished => "the agent finished.".to_owned(),
         };
+        reason.push_str(&self.sandbox_notes(&outcome.notes));
         let tail = outcome
             .agent
             .as_ref()
@@ -322,9 +323,54 @@ impl Renderer {
         reason
     }
 
+    /// The answer of an agent that changed nothing: its summary, and what errand ignored.
+    pub fn answer(&self, outcome: &Outcome) -> String {
+        let mut answer = outcome
+            .summary
+            .clone()
+            .unwrap_or_else(|| "The agent finished without changing any files and left no summary.".to_owned());
+        answer.push_str(&self.sandbox_notes(&outcome.notes));
+        answer
+    }
+
+    /// Why a change was not pushed: it holds a secret errand knows. Names the files, never the
+    /// secret.
+    pub fn secret_in_change(&self, files: &[String]) -> String {
+        let files: Vec<String> = files.iter().map(|f| format!("`{}`", f.replace('`', "'"))).collect();
+        format!(
+            "the agent's change holds a secret that errand knows (a token or key of this installation), in {}; nothing was pushed. Ask again without it, and rotate the secret if the agent could have sent it elsewhere.",
+            files.join(", ")
+        )
+    }
+
+    /// What errand ignored or removed of what the sandbox left, one line each; empty when nothing.
+    pub fn sandbox_notes(&self, notes: &[SandboxNote]) -> String {
+        let mut out = String::new();
+        for note in notes {
+            let line = match note {
+                SandboxNote::Ignored { file, why } => {
+                    let file = match file {
+                        SandboxFile::Summary => "the summary (`$ERRAND_SUMMARY_FILE`)",
+                        SandboxFile::EventStream => "the agent's event stream",
+                    };
+                    format!("{file} was {why}; ignored.")
+                }
+                SandboxNote::RemovedGit { path } => {
+                    format!(
+                        "`{}` (a git repository inside the work tree) was removed; it is not part of the change.",
+                        path.replace('`', "'")
+                    )
+                }
+            };
+            let _ = write!(out, "\n\n⚠️ {line}");
+        }
+        out
+    }
+
     /// The pull request's title: the agent's summary title, or the issue's.
     pub fn pull_title(&self, job: &Job, outcome: &Outcome) -> String {
-        summary_title(outcome.summary.as_deref()).unwrap_or_else(|| format!("Fix: {}", job.task.title))
+        let title = summary_title(outcome.summary.as_deref()).unwrap_or_else(|| format!("Fix: {}", job.task.title));
+        self.redactor.redact(&title)
     }
 
     /// The pull request body: summary, changes, the Testing section, and where the request came
@@ -340,6 +386,7 @@ impl Renderer {
             Some(rest) => body.push_str(&self.redactor.redact(&rest)),
             None => body.push_str("The agent left no summary beyond its title."),
         }
+        body.push_str(&self.sandbox_notes(&outcome.notes));
         match (closes, job.follow_up) {
             (Some(issue), _) => {
                 let _ = write!(body, "\n\nCloses #{issue}");
@@ -572,6 +619,8 @@ mod tests {
             base_commit: "a".repeat(40),
             commit: Some("b".repeat(40)),
             diffstat: " calc.sh | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n".into(),
+            files_with_secrets: Vec::new(),
+            notes: Vec::new(),
             mirror: MirrorState::Fetched,
             environment: crate::rollout::EnvironmentState::None,
             detected_from: None,
@@ -579,6 +628,38 @@ mod tests {
             duration: Duration::from_secs(14),
             workspace: None,
         }
+    }
+
+    #[test]
+    fn what_the_sandbox_left_and_errand_ignored_is_said_in_the_answer() {
+        let mut answered = outcome(step(0, 35, "ok"));
+        answered.summary = None;
+        answered.notes = vec![
+            SandboxNote::Ignored { file: SandboxFile::Summary, why: crate::sandbox::Refusal::Symlink },
+            SandboxNote::Ignored {
+                file: SandboxFile::EventStream,
+                why: crate::sandbox::Refusal::NotRegular { kind: "FIFO" },
+            },
+            SandboxNote::RemovedGit { path: "vendor/.git".into() },
+        ];
+        let answer = renderer().answer(&answered);
+        assert!(answer.starts_with("The agent finished without changing any files and left no summary."), "{answer}");
+        assert!(answer.contains("the summary (`$ERRAND_SUMMARY_FILE`) was a symbolic link; ignored."), "{answer}");
+        assert!(answer.contains("the agent's event stream was a FIFO, not a regular file; ignored."), "{answer}");
+        assert!(answer.contains("`vendor/.git` (a git repository inside the work tree) was removed"), "{answer}");
+    }
+
+    #[test]
+    fn a_change_holding_a_secret_is_told_by_its_files_never_the_secret() {
+        let text = renderer().secret_in_change(&["config/keys.txt".into(), "a`b".into()]);
+        assert!(text.contains("in `config/keys.txt`, `a'b`; nothing was pushed"), "{text}");
+    }
+
+    #[test]
+    fn the_pull_request_title_is_redacted() {
+        let mut leaky = outcome(step(0, 35, "ok"));
+        leaky.summary = Some("Add s3cr3t-token-value and ghp_0123456789abcdefghijABCDEFGHIJ\n".into());
+        assert_eq!(renderer().pull_title(&job(), &leaky), "Add [redacted] and [redacted]");
     }
 
     #[test]
@@ -682,6 +763,7 @@ mod tests {
             changed: true,
             files_changed: 1,
             lines_changed: 1,
+            holds_secret: false,
         };
         let row = |number, chosen| AttemptRow { number, score, duration: Duration::from_secs(2), branch: None, chosen };
         let r = renderer();

@@ -6,6 +6,7 @@ mod checkouts;
 pub mod environment;
 mod outcome;
 pub mod ranking;
+mod sandbox_git;
 mod workspace;
 
 use std::path::PathBuf;
@@ -18,14 +19,14 @@ use tokio_util::sync::CancellationToken;
 pub use self::checkouts::{CheckoutPool, CheckoutState};
 pub use self::environment::EnvironmentState;
 use self::environment::{ENV_HOME, Prepared};
-pub use self::outcome::{AgentEnd, CheckResult, Outcome, StepReport, skipped_for_time};
+pub use self::outcome::{AgentEnd, CheckResult, Outcome, SandboxFile, SandboxNote, StepReport, skipped_for_time};
 use self::workspace::Workspace;
 pub use self::workspace::hand_to_sandbox;
 use crate::agents;
 use crate::config::{NetworkPolicy, RepoConfig, Resources};
 use crate::forge::git::MirrorCache;
 use crate::job::Job;
-use crate::sandbox::{Limits, NetworkAccess, Sandbox, SandboxError, StepSpec};
+use crate::sandbox::{EgressLease, Limits, NetworkAccess, Sandbox, SandboxError, StepSpec};
 
 /// Where the task and the summary live inside the sandbox (a bind mount beside /workspace, so
 /// they never show up in the diff).
@@ -40,9 +41,13 @@ pub struct RolloutSettings {
     pub data_dir: PathBuf,
     pub default_image: String,
     pub default_agent_command: Option<String>,
-    /// Variables passed to the agent step only (model API keys), from `ERRAND_AGENT_ENV_FILE`
-    /// and the preset key variables set in the worker's environment.
+    /// Variables for the agent step only (model API keys), from `ERRAND_AGENT_ENV_FILE` and the
+    /// preset key variables set in the worker's environment; which of them a step gets depends
+    /// on who chose its command (see `Rollout::agent_step`).
     pub agent_env: Vec<(String, SecretString)>,
+    /// The names of `agent_env` a command named by a repository's `.errand.toml` gets
+    /// (`ERRAND_CUSTOM_AGENT_ENV`); none unless the operator lists them.
+    pub custom_agent_env: Vec<String>,
     /// The numeric uid (and gid) the sandbox runs as; never 0.
     pub sandbox_uid: u32,
     pub limits: Limits,
@@ -112,68 +117,16 @@ impl Rollout {
         let timeout = plan.config.timeout.unwrap_or(self.settings.default_timeout);
         let deadline = started + timeout;
         let image = plan.config.image.clone().unwrap_or_else(|| self.settings.default_image.clone());
-        let agent = &plan.config.agent;
-        let preset = agent.preset();
-        let agent_command = agent
-            .command
-            .clone()
-            .or_else(|| preset.map(|p| p.command_line(agent.model.as_deref())))
-            .or_else(|| self.settings.default_agent_command.clone())
-            .ok_or_else(|| {
-                RolloutError::Abort(
-                    "no agent is configured: add `agent = \"codex\"` (or another preset), or an `[agent]` section with `command = \"...\"`, to `.errand.toml`"
-                        .into(),
-                )
-            })?;
-        // The agent step alone gets the model credentials the worker holds (never the checks).
-        let mut agent_env: Vec<(String, String)> = self
-            .settings
-            .agent_env
-            .iter()
-            .map(|(name, value)| (name.clone(), value.expose_secret().to_owned()))
-            .collect();
-        if let (Some(preset), Some(model), Some(var)) =
-            (preset, agent.model.as_deref(), preset.and_then(|p| p.model_env()))
-        {
-            let _ = preset;
-            agent_env.push((var.to_owned(), model.to_owned()));
-        }
+        let agent = self.agent_step(plan.config)?;
         if !self.sandbox.image_exists(&image).await.map_err(RolloutError::Transient)? {
             return Err(RolloutError::Abort(format!(
                 "the sandbox image `{image}` is not on this worker: build or pull it there, or name another `image` in `.errand.toml`"
             )));
         }
-
-        let (mirror, mirror_state) =
-            self.mirrors.sync(&plan.job.repo, plan.clone_url, plan.git_token).await.map_err(RolloutError::Transient)?;
-        let (checkout, base_commit, checkout_state) = self
-            .checkouts
-            .take(self.mirrors.git(), &plan.job.repo, &mirror, plan.base_branch)
-            .await
-            .map_err(RolloutError::Transient)?;
-        tracing::info!(job = %plan.job.id, mirror = mirror_state.describe(), checkout = ?checkout_state, "workspace ready");
-        let workspace =
-            Workspace::create(&self.settings.data_dir, plan.job, plan.attempt, checkout, self.settings.sandbox_uid)
-                .await
-                .map_err(RolloutError::Transient)?;
-        workspace.write_task(plan.job, plan.context).await.map_err(RolloutError::Transient)?;
-        workspace.hand_to_sandbox().await.map_err(RolloutError::Transient)?;
+        let (workspace, base_commit, mirror_state) = self.prepare_workspace(plan).await?;
 
         // One egress proxy for all steps of the attempt; it stops when `_egress` is dropped, as this returns.
-        let (network, _egress) = match plan.config.network {
-            NetworkPolicy::None => (NetworkAccess::None, None),
-            NetworkPolicy::Open => (NetworkAccess::Open, None),
-            NetworkPolicy::Allowlist => {
-                // A worker that cannot open the proxy is misconfigured (see the README): say so
-                // rather than retry.
-                let lease = self.sandbox.open_egress(&plan.job.id, &plan.config.allow_hosts).await.map_err(|e| {
-                    RolloutError::Abort(format!(
-                        "the worker could not open the egress proxy for `network = \"allowlist\"`: {e:#}"
-                    ))
-                })?;
-                (lease.access(), Some(lease))
-            }
-        };
+        let (network, _egress) = self.network(plan).await?;
         let mut steps =
             Steps { rollout: self, plan, workspace: &workspace, image, home: SCRATCH_HOME, network, deadline, cancel };
         // With setup, every step starts from its environment: built now, or a fresh one kept earlier.
@@ -194,48 +147,16 @@ impl Rollout {
             }
         }
         let environment_state = environment.as_ref().map_or(EnvironmentState::None, |e| e.state.clone());
-        let mut baseline = Vec::new();
-        if plan.config.baseline_checks() {
-            for (name, command) in &plan.config.checks {
-                baseline.push(CheckResult::from_report(
-                    name,
-                    command,
-                    steps.run(&format!("baseline-{name}"), command).await?,
-                ));
-            }
-        }
+        let baseline = if plan.config.baseline_checks() { steps.checks("baseline").await? } else { Vec::new() };
 
-        let agent = steps.run_with("agent", &agent_command, &agent_env).await?;
-        let agent_end = AgentEnd::of(&agent);
-        // A preset with an event stream leaves the commands it ran, to cite as evidence.
-        let transcript = match preset.and_then(|p| p.event_format()) {
-            Some(format) => agents::read_transcript(workspace.errand_dir(), format).await,
-            None => None,
-        };
-        let summary = workspace.read_summary().await;
-        let summary = match preset {
-            Some(preset) => preset.summary(summary, transcript.as_ref()),
-            None => summary,
-        };
+        let report = steps.run_with("agent", &agent.command, &agent.env).await?;
+        let agent_end = AgentEnd::of(&report);
+        let mut notes = Vec::new();
+        let (summary, transcript) = read_agent_files(&workspace, agent.preset, &mut notes).await;
+        let checks = if agent_end == AgentEnd::Finished { steps.checks("check").await? } else { Vec::new() };
 
-        let mut checks = Vec::new();
-        if agent_end == AgentEnd::Finished {
-            for (name, command) in &plan.config.checks {
-                checks.push(CheckResult::from_report(
-                    name,
-                    command,
-                    steps.run(&format!("check-{name}"), command).await?,
-                ));
-            }
-        }
-
-        let git = self.mirrors.git();
         let title = summary_title(summary.as_deref()).unwrap_or_else(|| format!("errand: {}", plan.job.task.title));
-        let commit = git.commit_all(workspace.repo_dir(), &title).await.map_err(RolloutError::Transient)?;
-        let diffstat = match &commit {
-            Some(_) => git.diffstat(workspace.repo_dir(), &base_commit).await.map_err(RolloutError::Transient)?,
-            None => String::new(),
-        };
+        let change = self.take_change(&workspace, &base_commit, &title, &mut notes).await?;
         if let Some(environment) = environment {
             environment.release().await;
         }
@@ -244,13 +165,15 @@ impl Rollout {
         Ok(Outcome {
             setup,
             baseline,
-            agent: Some(agent),
+            agent: Some(report),
             agent_end,
             summary,
             checks,
             base_commit,
-            commit,
-            diffstat,
+            commit: change.commit,
+            diffstat: change.diffstat,
+            files_with_secrets: change.files_with_secrets,
+            notes,
             mirror: mirror_state,
             environment: environment_state,
             duration: started.elapsed(),
@@ -259,6 +182,161 @@ impl Rollout {
             workspace: Some(workspace),
         })
     }
+
+    /// The agent's command line and the variables it gets, or why none is configured.
+    ///
+    /// The agent step alone gets model credentials (never the checks), and only those it needs:
+    /// a preset its own API-key variables; a command the repository's `.errand.toml` names only
+    /// the variables the operator listed for such commands (a repository cannot widen what the
+    /// operator gave); the operator's own default command everything in the agent environment.
+    fn agent_step(&self, config: &RepoConfig) -> Result<AgentStep, RolloutError> {
+        let settings = &self.settings;
+        let agent = &config.agent;
+        let preset = agent.preset();
+        let pick = |names: &dyn Fn(&str) -> bool| -> Vec<(String, String)> {
+            settings
+                .agent_env
+                .iter()
+                .filter(|(name, _)| names(name))
+                .map(|(name, value)| (name.clone(), value.expose_secret().to_owned()))
+                .collect()
+        };
+        let (command, mut env) = match (&agent.command, preset, &settings.default_agent_command) {
+            (Some(command), _, _) => {
+                (command.clone(), pick(&|name| settings.custom_agent_env.iter().any(|n| n == name)))
+            }
+            (None, Some(preset), _) => {
+                (preset.command_line(agent.model.as_deref()), pick(&|name| preset.api_key_vars().contains(&name)))
+            }
+            (None, None, Some(command)) => (command.clone(), pick(&|_| true)),
+            (None, None, None) => {
+                return Err(RolloutError::Abort(
+                    "no agent is configured: add `agent = \"codex\"` (or another preset), or an `[agent]` section with `command = \"...\"`, to `.errand.toml`"
+                        .into(),
+                ));
+            }
+        };
+        if let (Some(model), Some(var)) = (agent.model.as_deref(), preset.and_then(|p| p.model_env())) {
+            env.push((var.to_owned(), model.to_owned()));
+        }
+        Ok(AgentStep { command, env, preset })
+    }
+
+    /// The attempt's workspace: a checkout of the base from the mirror (refreshed, if reused),
+    /// the task file, the sandbox's own `.git`, all handed to the sandbox user.
+    async fn prepare_workspace(
+        &self,
+        plan: &Plan<'_>,
+    ) -> Result<(Workspace, String, crate::forge::git::MirrorState), RolloutError> {
+        let (mirror, mirror_state) =
+            self.mirrors.sync(&plan.job.repo, plan.clone_url, plan.git_token).await.map_err(RolloutError::Transient)?;
+        let (checkout, base_commit, checkout_state) = self
+            .checkouts
+            .take(self.mirrors.git(), &plan.job.repo, &mirror, plan.base_branch)
+            .await
+            .map_err(RolloutError::Transient)?;
+        tracing::info!(job = %plan.job.id, mirror = mirror_state.describe(), checkout = ?checkout_state, "workspace ready");
+        let workspace = Workspace::create(
+            &self.settings.data_dir,
+            plan.job,
+            plan.attempt,
+            checkout,
+            mirror.join("objects"),
+            self.settings.sandbox_uid,
+        )
+        .await
+        .map_err(RolloutError::Transient)?;
+        workspace.write_task(plan.job, plan.context).await.map_err(RolloutError::Transient)?;
+        sandbox_git::write(workspace.git_dirs(), plan.base_branch, &base_commit)
+            .await
+            .map_err(RolloutError::Transient)?;
+        workspace.hand_to_sandbox().await.map_err(RolloutError::Transient)?;
+        Ok((workspace, base_commit, mirror_state))
+    }
+
+    /// What the attempt's steps may reach, and the egress proxy that serves an allowlist.
+    async fn network(&self, plan: &Plan<'_>) -> Result<(NetworkAccess, Option<EgressLease>), RolloutError> {
+        Ok(match plan.config.network {
+            NetworkPolicy::None => (NetworkAccess::None, None),
+            NetworkPolicy::Open => (NetworkAccess::Open, None),
+            NetworkPolicy::Allowlist => {
+                // A worker that cannot open the proxy is misconfigured (see the README): say so
+                // rather than retry.
+                let lease = self.sandbox.open_egress(&plan.job.id, &plan.config.allow_hosts).await.map_err(|e| {
+                    RolloutError::Abort(format!(
+                        "the worker could not open the egress proxy for `network = \"allowlist\"`: {e:#}"
+                    ))
+                })?;
+                (lease.access(), Some(lease))
+            }
+        })
+    }
+
+    /// The work tree's change as errand's own git sees it, committed: every `.git` the sandbox
+    /// left is removed first (see [`checkouts::Checkout::remove_planted_git`]), and the commit is
+    /// searched for the secrets this process holds (such a change is never pushed).
+    async fn take_change(
+        &self,
+        workspace: &Workspace,
+        base_commit: &str,
+        title: &str,
+        notes: &mut Vec<SandboxNote>,
+    ) -> Result<Change, RolloutError> {
+        let planted = workspace.checkout().remove_planted_git().await.map_err(RolloutError::Transient)?;
+        notes.extend(planted.into_iter().map(|path| SandboxNote::RemovedGit { path }));
+        let git = self.mirrors.git();
+        let dirs = workspace.git_dirs();
+        let commit = git.commit_all(dirs, title).await.map_err(RolloutError::Transient)?;
+        if commit.is_none() {
+            return Ok(Change::default());
+        }
+        let diffstat = git.diffstat(dirs, base_commit).await.map_err(RolloutError::Transient)?;
+        let files_with_secrets = git.files_with_secrets(dirs, base_commit).await.map_err(RolloutError::Transient)?;
+        if !files_with_secrets.is_empty() {
+            tracing::warn!(files = ?files_with_secrets, "the agent's change holds a secret errand knows: it will not be pushed");
+        }
+        Ok(Change { commit, diffstat, files_with_secrets })
+    }
+}
+
+/// The agent step of an attempt.
+struct AgentStep {
+    command: String,
+    env: Vec<(String, String)>,
+    preset: Option<agents::Preset>,
+}
+
+/// What the agent changed, committed in the workspace.
+#[derive(Default)]
+struct Change {
+    commit: Option<String>,
+    diffstat: String,
+    files_with_secrets: Vec<String>,
+}
+
+/// The agent's summary and (for a preset with an event stream) its transcript, read back as
+/// hostile input: whatever is not a regular file is ignored and noted.
+async fn read_agent_files(
+    workspace: &Workspace,
+    preset: Option<agents::Preset>,
+    notes: &mut Vec<SandboxNote>,
+) -> (Option<String>, Option<agents::AgentTranscript>) {
+    let transcript = match preset.and_then(|p| p.event_format()) {
+        Some(format) => agents::read_transcript(workspace.errand_dir(), format).await.unwrap_or_else(|why| {
+            notes.push(SandboxNote::Ignored { file: SandboxFile::EventStream, why });
+            None
+        }),
+        None => None,
+    };
+    let summary = workspace.read_summary().await.unwrap_or_else(|why| {
+        notes.push(SandboxNote::Ignored { file: SandboxFile::Summary, why });
+        None
+    });
+    let summary = match preset {
+        Some(preset) => preset.summary(summary, transcript.as_ref()),
+        None => summary,
+    };
+    (summary, transcript)
 }
 
 /// Runs the steps of one attempt against its deadline.
@@ -277,6 +355,15 @@ struct Steps<'a> {
 impl Steps<'_> {
     async fn run(&self, step: &str, script: &str) -> Result<StepReport, RolloutError> {
         self.run_with(step, script, &[]).await
+    }
+
+    /// Runs every check of the repository, as steps `<stage>-<name>`.
+    async fn checks(&self, stage: &str) -> Result<Vec<CheckResult>, RolloutError> {
+        let mut results = Vec::new();
+        for (name, command) in &self.plan.config.checks {
+            results.push(CheckResult::from_report(name, command, self.run(&format!("{stage}-{name}"), command).await?));
+        }
+        Ok(results)
     }
 
     /// Runs a step with more environment variables than every step gets.
@@ -300,11 +387,6 @@ impl Steps<'_> {
             ("ERRAND_REPO".into(), self.plan.job.repo.to_string()),
             ("ERRAND_ATTEMPT".into(), self.plan.attempt.unwrap_or(1).to_string()),
             ("HOME".into(), self.home.into()),
-            // `.git` stays the worker's (the sandbox user owns the files): without this, git
-            // inside the sandbox refuses the repository as "dubious ownership".
-            ("GIT_CONFIG_COUNT".into(), "1".into()),
-            ("GIT_CONFIG_KEY_0".into(), "safe.directory".into()),
-            ("GIT_CONFIG_VALUE_0".into(), "/workspace".into()),
         ]
         .into_iter()
         .chain(extra_env.iter().cloned())
@@ -347,6 +429,7 @@ impl Steps<'_> {
             script: script.to_owned(),
             workspace: self.workspace.repo_dir().to_owned(),
             errand_dir: self.workspace.errand_dir().to_owned(),
+            objects: Some(self.workspace.objects_dir().to_owned()),
             env,
             user: format!("{0}:{0}", settings.sandbox_uid),
             network,

@@ -5,11 +5,30 @@ use std::time::Duration;
 
 use super::environment::EnvironmentState;
 use super::workspace::Workspace;
-use crate::forge::git::MirrorState;
-
-/// One sandbox step as it ran: the sandbox's own account of it.
 use crate::agents::AgentTranscript;
+use crate::forge::git::MirrorState;
+use crate::sandbox::Refusal;
+/// One sandbox step as it ran: the sandbox's own account of it.
 pub use crate::sandbox::StepOutput as StepReport;
+
+/// A file errand reads back from the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxFile {
+    /// `$ERRAND_SUMMARY_FILE`.
+    Summary,
+    /// A preset CLI's event stream.
+    EventStream,
+}
+
+/// Something the sandbox left that errand would not use, for the job's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SandboxNote {
+    /// A file errand reads back was not a regular file it could read: ignored.
+    Ignored { file: SandboxFile, why: Refusal },
+    /// A `.git` below the top of the work tree (a nested repository, or a `.git` file pointing
+    /// elsewhere): removed, and not part of the change.
+    RemovedGit { path: String },
+}
 
 /// A step that never started because the attempt's time had run out.
 pub fn skipped_for_time() -> StepReport {
@@ -89,6 +108,10 @@ pub struct Outcome {
     /// The commit holding the agent's changes; `None` when it changed nothing.
     pub commit: Option<String>,
     pub diffstat: String,
+    /// Files of the commit that hold a secret this process knows: the commit is never pushed.
+    pub files_with_secrets: Vec<String>,
+    /// What the sandbox left that errand ignored or removed.
+    pub notes: Vec<SandboxNote>,
     pub mirror: MirrorState,
     /// Where the steps started from: the repository's image, or an environment built or reused.
     pub environment: EnvironmentState,
@@ -118,6 +141,8 @@ impl Outcome {
             base_commit,
             commit: None,
             diffstat: String::new(),
+            files_with_secrets: Vec::new(),
+            notes: Vec::new(),
             mirror,
             environment: EnvironmentState::None,
             duration,
@@ -127,8 +152,8 @@ impl Outcome {
         }
     }
 
-    /// The git workspace holding `commit`, for pushing it.
-    pub fn repo_dir(&self) -> Option<&std::path::Path> {
-        self.workspace.as_ref().map(Workspace::repo_dir)
+    /// errand's git directory holding `commit`, for pushing it.
+    pub fn git_dirs(&self) -> Option<&crate::forge::git::CheckoutDirs> {
+        self.workspace.as_ref().map(Workspace::git_dirs)
     }
 }

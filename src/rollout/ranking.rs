@@ -1,5 +1,6 @@
-//! Best-of-N: attempts ranked by their evidence, not by luck. The order, best first: every check
-//! passes; more checks pass; the agent finished; the attempt changed something; the smaller diff
+//! Best-of-N: attempts ranked by their evidence, not by luck. The order, best first: a change
+//! that can be pushed (one holding a secret errand knows never is); every check passes; more
+//! checks pass; the agent finished; the attempt changed something; the smaller diff
 //! (lines added plus removed); the lower attempt number, so ties always break the same way.
 
 use std::cmp::Reverse;
@@ -15,6 +16,8 @@ pub struct Score {
     pub changed: bool,
     pub files_changed: usize,
     pub lines_changed: usize,
+    /// The change holds a secret errand knows: it is never pushed.
+    pub holds_secret: bool,
 }
 
 impl Score {
@@ -27,6 +30,7 @@ impl Score {
             changed: outcome.commit.is_some(),
             files_changed,
             lines_changed,
+            holds_secret: !outcome.files_with_secrets.is_empty(),
         }
     }
 
@@ -43,6 +47,7 @@ pub fn rank(scores: &[Score]) -> Vec<usize> {
     order.sort_by_key(|&i| {
         let s = &scores[i];
         (
+            s.holds_secret,
             Reverse(s.all_checks_pass()),
             Reverse(s.checks_passed),
             Reverse(s.agent_finished),
@@ -85,7 +90,15 @@ mod tests {
             changed: lines > 0,
             files_changed: usize::from(lines > 0),
             lines_changed: lines,
+            holds_secret: false,
         }
+    }
+
+    #[test]
+    fn a_change_holding_a_secret_ranks_below_every_pushable_attempt() {
+        let leaky = Score { holds_secret: true, ..score(2, 2, true, 1) };
+        let scores = [leaky, score(0, 2, false, 0), score(1, 2, true, 9)];
+        assert_eq!(rank(&scores), [2, 1, 0]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! An attempt's directories on the worker: the repository's working tree (mounted at /workspace,
-//! a checkout from the pool) and errand's own files (mounted at /errand: the task, the summary).
-//! On drop errand's files are removed and the working tree goes back to the pool.
+//! a checkout from the pool, with the sandbox's own `.git`) and errand's own files (mounted at
+//! /errand: the task, the summary). On drop errand's files are removed and the working tree goes
+//! back to the pool.
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,9 @@ use anyhow::{Context, Result};
 
 use super::checkouts::Checkout;
 use super::{SUMMARY_FILE, TASK_FILE};
+use crate::forge::git::CheckoutDirs;
 use crate::job::Job;
+use crate::sandbox::{Part, Refusal, read_back};
 
 /// The most of the agent's summary errand reads.
 const MAX_SUMMARY_BYTES: u64 = 64 * 1024;
@@ -19,6 +22,8 @@ pub struct Workspace {
     root: PathBuf,
     checkout: Checkout,
     errand: PathBuf,
+    /// The mirror's objects, which the sandbox's `.git` borrows (mounted read-only).
+    objects: PathBuf,
     sandbox_uid: u32,
 }
 
@@ -30,6 +35,7 @@ impl Workspace {
         job: &Job,
         attempt: Option<u32>,
         checkout: Checkout,
+        objects: PathBuf,
         sandbox_uid: u32,
     ) -> Result<Self> {
         let name = match attempt {
@@ -42,15 +48,28 @@ impl Workspace {
         }
         let errand = root.join("errand");
         tokio::fs::create_dir_all(&errand).await.context("creating the workspace")?;
-        Ok(Self { checkout, errand, root, sandbox_uid })
+        Ok(Self { checkout, errand, objects, root, sandbox_uid })
     }
 
     pub fn repo_dir(&self) -> &Path {
         self.checkout.path()
     }
 
+    /// errand's git directory and the work tree.
+    pub fn checkout(&self) -> &Checkout {
+        &self.checkout
+    }
+
+    pub fn git_dirs(&self) -> &CheckoutDirs {
+        self.checkout.dirs()
+    }
+
     pub fn errand_dir(&self) -> &Path {
         &self.errand
+    }
+
+    pub fn objects_dir(&self) -> &Path {
+        &self.objects
     }
 
     /// Writes the task file the agent reads through `$ERRAND_TASK_FILE`.
@@ -59,21 +78,20 @@ impl Workspace {
         tokio::fs::write(file, render_task_file(job, context)).await.context("writing the task file")
     }
 
-    /// Makes the workspace the sandbox user's: when the worker runs as root, the repository's
-    /// files (not `.git`, which stays the worker's) and errand's directory change owner.
+    /// Makes the workspace the sandbox user's: when the worker runs as root, the work tree (with
+    /// the sandbox's `.git`) and errand's directory change owner.
     pub async fn hand_to_sandbox(&self) -> Result<()> {
         hand_to_sandbox(self.repo_dir(), &self.errand, self.sandbox_uid).await
     }
 
-    /// The agent's summary, if it wrote one.
-    pub async fn read_summary(&self) -> Option<String> {
-        use tokio::io::AsyncReadExt as _;
-        let path = self.errand.join(Path::new(SUMMARY_FILE).file_name()?);
-        let file = tokio::fs::File::open(path).await.ok()?;
-        let mut text = String::new();
-        file.take(MAX_SUMMARY_BYTES).read_to_string(&mut text).await.ok()?;
+    /// The agent's summary: `Ok(None)` when it wrote none, refused when it left something other
+    /// than a regular file there.
+    pub async fn read_summary(&self) -> Result<Option<String>, Refusal> {
+        let path = self.errand.join(Path::new(SUMMARY_FILE).file_name().unwrap_or_default());
+        let Some(bytes) = read_back(&path, MAX_SUMMARY_BYTES, Part::Head).await? else { return Ok(None) };
+        let text = String::from_utf8_lossy(&bytes);
         let text = text.trim();
-        (!text.is_empty()).then(|| text.to_owned())
+        Ok((!text.is_empty()).then(|| text.to_owned()))
     }
 }
 
@@ -86,9 +104,9 @@ impl Drop for Workspace {
 }
 
 /// Makes a working tree and errand's directory the sandbox user's: when the worker runs as root,
-/// the tree's files (not `.git`, which stays the worker's, so an agent cannot change git's
-/// configuration or hooks) and errand's directory change owner. A non-root worker runs its
-/// sandboxes as itself and changes nothing.
+/// everything in them changes owner (links themselves, never what they point to). errand's own
+/// git directory is not in the tree and stays the worker's. A non-root worker runs its sandboxes
+/// as itself and changes nothing.
 pub async fn hand_to_sandbox(repo: &Path, errand: &Path, uid: u32) -> Result<()> {
     let (repo, errand) = (repo.to_owned(), errand.to_owned());
     tokio::task::spawn_blocking(move || -> Result<()> {
@@ -96,10 +114,7 @@ pub async fn hand_to_sandbox(repo: &Path, errand: &Path, uid: u32) -> Result<()>
         if me != 0 || uid == 0 {
             return Ok(());
         }
-        let entries = walkdir::WalkDir::new(&repo)
-            .into_iter()
-            .filter_entry(|e| e.file_name() != ".git" || e.depth() == 0)
-            .chain(walkdir::WalkDir::new(&errand));
+        let entries = walkdir::WalkDir::new(&repo).into_iter().chain(walkdir::WalkDir::new(&errand));
         for entry in entries {
             let entry = entry.context("walking the workspace")?;
             std::os::unix::fs::lchown(entry.path(), Some(uid), Some(uid))

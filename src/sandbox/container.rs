@@ -16,6 +16,8 @@ pub const LABEL_STEP: &str = "errand.step";
 /// Where the workspace and errand's own files appear inside the container.
 pub const WORKSPACE_DIR: &str = "/workspace";
 pub const ERRAND_DIR: &str = "/errand";
+/// Where the repository's git objects appear, read-only (see `StepSpec::objects`).
+pub const OBJECTS_DIR: &str = "/errand-objects";
 
 /// The size of the `/tmp` tmpfs. Its pages are charged to the container's memory cgroup, so it
 /// cannot take more than the memory limit whatever this says; the size only keeps one runaway
@@ -65,7 +67,12 @@ pub fn validate(spec: &StepSpec) -> Result<(), SandboxError> {
             "every limit must be positive (memory {memory_bytes} bytes, {nano_cpus} nano-CPUs, {pids} processes)"
         ));
     }
-    for (name, dir) in [("workspace", &spec.workspace), ("errand directory", &spec.errand_dir)] {
+    let dirs = [
+        ("workspace", Some(&spec.workspace)),
+        ("errand directory", Some(&spec.errand_dir)),
+        ("objects", spec.objects.as_ref()),
+    ];
+    for (name, dir) in dirs.into_iter().filter_map(|(name, dir)| Some((name, dir?))) {
         if !dir.is_absolute() || !dir.is_dir() {
             return invalid(format!("the {name} `{}` is not an existing absolute directory", dir.display()));
         }
@@ -108,15 +115,19 @@ pub fn container_body(spec: &StepSpec) -> ContainerCreateBody {
             Some(network.clone())
         }
     };
-    let bind = |source: &std::path::Path, target: &str| Mount {
+    let bind = |source: &std::path::Path, target: &str, read_only: bool| Mount {
         target: Some(target.to_owned()),
         source: Some(source.to_string_lossy().into_owned()),
         typ: Some(MountType::BIND),
-        read_only: Some(false),
+        read_only: Some(read_only),
         ..Mount::default()
     };
+    let mut mounts = vec![bind(&spec.workspace, WORKSPACE_DIR, false), bind(&spec.errand_dir, ERRAND_DIR, false)];
+    // Read-only: a sandbox that runs as the worker's own uid (a worker that is not root) owns
+    // these files, and must still not change what later jobs check out.
+    mounts.extend(spec.objects.as_deref().map(|objects| bind(objects, OBJECTS_DIR, true)));
     let host_config = HostConfig {
-        mounts: Some(vec![bind(&spec.workspace, WORKSPACE_DIR), bind(&spec.errand_dir, ERRAND_DIR)]),
+        mounts: Some(mounts),
         tmpfs: Some(HashMap::from([("/tmp".to_owned(), format!("rw,nosuid,nodev,size={TMP_SIZE},mode=1777"))])),
         // Swap equal to memory means no swap at all: the limit is a hard one.
         memory: Some(spec.limits.memory_bytes),
@@ -188,6 +199,7 @@ mod tests {
             script: "make test".into(),
             workspace: dir.clone(),
             errand_dir: dir,
+            objects: None,
             env: vec![("HOME".into(), "/tmp".into())],
             user: "10001:10001".into(),
             network: NetworkAccess::None,

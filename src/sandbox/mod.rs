@@ -15,6 +15,7 @@
 
 mod container;
 mod egress;
+mod read_back;
 mod setup;
 mod tail;
 
@@ -32,8 +33,9 @@ use futures::StreamExt as _;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use self::container::{ERRAND_DIR, LABEL_JOB, LABEL_MANAGED, LABEL_STEP, WORKSPACE_DIR};
+pub use self::container::{ERRAND_DIR, LABEL_JOB, LABEL_MANAGED, LABEL_STEP, OBJECTS_DIR, WORKSPACE_DIR};
 pub use self::egress::{Allowlist, EGRESS_NETWORK, EgressLease};
+pub use self::read_back::{Part, Refusal, read_back};
 pub use self::setup::{ImageInfo, SetupOutput, SetupSpec};
 use self::tail::OutputTail;
 pub use self::tail::{TAIL_BYTES, TAIL_LINES};
@@ -83,6 +85,9 @@ pub struct StepSpec {
     pub workspace: std::path::PathBuf,
     /// Host directory bind-mounted read-write at `/errand` (task file, summary file).
     pub errand_dir: std::path::PathBuf,
+    /// The repository's git objects (its mirror's), bind-mounted read-only at [`OBJECTS_DIR`]
+    /// for the sandbox's own `.git` to borrow; `None` mounts nothing.
+    pub objects: Option<std::path::PathBuf>,
     /// The step's entire environment; nothing of the worker's own environment is passed on.
     pub env: Vec<(String, String)>,
     /// Numeric `uid:gid`, never root.

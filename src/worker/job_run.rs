@@ -222,11 +222,11 @@ impl JobRun<'_> {
             let short = reason.lines().next().unwrap_or_default().to_owned();
             return Ok(Ended::Done { status: JobStatus::Failed, error: Some(short) });
         }
-        let (Some(commit), Some(dir)) = (&outcome.commit, outcome.repo_dir()) else {
-            let answer = outcome
-                .summary
-                .clone()
-                .unwrap_or_else(|| "The agent finished without changing any files and left no summary.".into());
+        if !outcome.files_with_secrets.is_empty() {
+            return self.fail(&gh, w.publisher.renderer.secret_in_change(&outcome.files_with_secrets)).await;
+        }
+        let (Some(commit), Some(dir)) = (&outcome.commit, outcome.git_dirs()) else {
+            let answer = w.publisher.renderer.answer(outcome);
             self.show(&gh, &Progress::Answered { answer }).await?;
             return Ok(Ended::Done { status: JobStatus::Succeeded, error: None });
         };
@@ -250,7 +250,9 @@ impl JobRun<'_> {
             for (i, (attempt, score)) in outcomes.iter().zip(&scores).enumerate() {
                 let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
                 // The chosen one too, so that `use attempt N` can come back to it.
-                let branch = match (attempt.commit.is_some(), attempt.repo_dir()) {
+                // Never an attempt whose change holds a secret.
+                let pushable = attempt.commit.is_some() && attempt.files_with_secrets.is_empty();
+                let branch = match (pushable, attempt.git_dirs()) {
                     (true, Some(attempt_dir)) => {
                         let branch = format!("{work_name}-a{number}");
                         self.fence().await?;
@@ -389,7 +391,7 @@ impl JobRun<'_> {
         if self.cancel.is_cancelled() {
             return Err(JobError::Retry("stopped before the end".into()));
         }
-        let Some(dir) = outcome.repo_dir() else {
+        let Some(dir) = outcome.git_dirs() else {
             return Err(JobError::Retry("the attempt's checkout is gone".into()));
         };
         self.fence().await?;

@@ -145,6 +145,7 @@ impl World {
             shutdown_grace: Duration::from_secs(5),
             max_attempts: 4,
             agent_env_file,
+            custom_agent_env: Vec::new(),
             env_cache_ttl: Duration::from_secs(12 * 3600),
         };
         let (client_auth, bot_login) = match auth {
