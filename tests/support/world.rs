@@ -146,6 +146,7 @@ impl World {
             max_attempts: 4,
             agent_env_file,
             env_cache_ttl: Duration::from_secs(12 * 3600),
+            egress_allow_nets: Vec::new(),
         };
         let (client_auth, bot_login) = match auth {
             Auth::Token => (GithubAuth::Token(SecretString::from(GITHUB_TOKEN)), TOKEN_BOT_LOGIN),
