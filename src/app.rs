@@ -21,7 +21,7 @@ use crate::job::{JobId, JobKind, JobRecord};
 use crate::publish::{Publisher, Redactor, Renderer};
 use crate::queue::{MemoryQueue, Queue, QueueSettings, RedisQueue};
 use crate::rollout::{Rollout, RolloutSettings};
-use crate::sandbox::{Limits, Sandbox};
+use crate::sandbox::{AddressPolicy, Limits, Sandbox};
 use crate::worker::{Worker, WorkerSettings};
 
 /// Acknowledgements waiting to be posted by `serve`; beyond this the worker acknowledges instead.
@@ -178,7 +178,11 @@ pub async fn build_worker(
     slack: Option<SlackApi>,
     redactor: Redactor,
 ) -> Result<Worker> {
-    let sandbox = Sandbox::connect().await.context("connecting to the Docker engine")?;
+    let egress_policy = AddressPolicy::parse(&options.egress_allow_nets)
+        .map_err(anyhow::Error::msg)
+        .context("reading ERRAND_EGRESS_ALLOW_NETS")?;
+    let sandbox =
+        Sandbox::connect().await.context("connecting to the Docker engine")?.with_egress_policy(egress_policy);
     let git = Git::new(CommitAuthor { name: options.git_author_name.clone(), email: options.git_author_email.clone() })
         .with_network_timeout(github_args.github_timeout);
     let mirrors = MirrorCache::new(options.data_dir.join("mirrors"), git);

@@ -243,6 +243,11 @@ pub struct WorkerOptions {
     /// (`0`: setup runs for every attempt and nothing is kept).
     #[arg(long, env = "ERRAND_ENV_CACHE_TTL", default_value = "12h", value_parser = humantime::parse_duration)]
     pub env_cache_ttl: Duration,
+    /// Comma-separated CIDRs (`10.20.0.0/16,fd12::/16`) the egress proxy may connect to besides public
+    /// addresses: loopback, link-local and private ranges are refused unless listed here. Repositories
+    /// cannot widen this.
+    #[arg(long, env = "ERRAND_EGRESS_ALLOW_NETS", value_delimiter = ',')]
+    pub egress_allow_nets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

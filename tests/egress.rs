@@ -1,10 +1,13 @@
 //! `network = "allowlist"` against the real Docker engine and the busybox test image: from inside a
 //! sandbox, an allowlisted host is reachable through the egress proxy, any other host is refused, nothing
-//! is reachable around the proxy, and a step without network still has none.
+//! is reachable around the proxy, a step without network still has none, and the worker's own loopback
+//! stays out of reach however the repository lists it.
 //!
 //! The "hosts" are small HTTP servers in this test process on 127.0.0.1: the proxy runs in the worker (here,
 //! the test process), so it reaches them, while a container cannot reach the host's loopback by itself.
-//! Each test has an internal network of its own, removed at the end. Needs a running engine and
+//! The proxy only connects to the loopback when the operator allows it (`ERRAND_EGRESS_ALLOW_NETS`): most
+//! tests here play that operator, and those about the loopback run with the worker's default, strict
+//! policy. Each test has an internal network of its own, removed at the end. Needs a running engine and
 //! `deploy/sandbox-test-image/build.sh`; fails (never skips) without.
 
 #[path = "support/docker.rs"]
@@ -21,7 +24,7 @@ use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use docker_support::{TEST_IMAGE, containers_of_job, docker, sandbox_with_test_image};
 use errand::job::JobId;
-use errand::sandbox::{EgressLease, Limits, NetworkAccess, Sandbox, StepOutput, StepSpec};
+use errand::sandbox::{AddressPolicy, EgressLease, Limits, NetworkAccess, Sandbox, StepOutput, StepSpec};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -46,10 +49,19 @@ struct World {
 }
 
 impl World {
+    /// A world whose operator allows the loopback, where this process's hosts listen.
     async fn new() -> World {
+        World::with_allowed_nets(&["127.0.0.0/8", "::1/128"]).await
+    }
+
+    /// A world whose proxy connects to public addresses and to `nets` (as `ERRAND_EGRESS_ALLOW_NETS`) only;
+    /// none: the worker's default.
+    async fn with_allowed_nets(nets: &[&str]) -> World {
+        let nets: Vec<String> = nets.iter().map(|&net| net.to_owned()).collect();
+        let policy = AddressPolicy::parse(&nets).unwrap_or_else(|error| panic!("{error}"));
         let job = JobId::generate();
         let network = format!("errand-egress-test-{}", job.short());
-        let sandbox = sandbox_with_test_image().await.with_egress_network(&network);
+        let sandbox = sandbox_with_test_image().await.with_egress_network(&network).with_egress_policy(policy);
         World { job, sandbox, docker: docker().await, network, dirs: Dirs::new() }
     }
 
@@ -186,6 +198,30 @@ async fn host_server(body: &'static str) -> (u16, Arc<AtomicUsize>) {
     (port, accepted)
 }
 
+/// A TCP service of the test's own on `address` (`127.0.0.1`, `[::1]`) that only counts the connections it
+/// accepts: its port and the count. An error when nothing can listen there (no IPv6 loopback).
+async fn canary(address: &str) -> std::io::Result<(u16, Arc<AtomicUsize>)> {
+    let listener = TcpListener::bind(format!("{address}:0")).await?;
+    let port = listener.local_addr()?.port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((_stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    Ok((port, accepted))
+}
+
+/// Waits until `count` reaches `expected`, for at most `PROMPTLY`.
+async fn until_counted(count: &AtomicUsize, expected: usize) {
+    let deadline = Instant::now() + PROMPTLY;
+    while count.load(Ordering::SeqCst) < expected {
+        assert!(Instant::now() < deadline, "counted {} connections, not {expected}", count.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The proxy's `gateway:port` and its `Proxy-Authorization` value, from the lease's URL.
 fn proxy_parts(lease: &EgressLease) -> (SocketAddr, String) {
     let rest = lease.proxy_url().strip_prefix("http://").expect("an http:// proxy URL");
@@ -278,6 +314,112 @@ env | grep -i _proxy= | sort > /workspace/env
     expected_lines.sort_unstable();
     assert_eq!(env.lines().collect::<Vec<_>>(), expected_lines);
     assert_eq!(containers_of_job(&world.docker, &world.job).await.len(), 1, "only the outside server is left");
+}
+
+/// How the proxy ends the refusal of an address: the way to open it, which only the operator has.
+const OPERATOR_HINT: &str = "; the operator can allow a range with ERRAND_EGRESS_ALLOW_NETS\n";
+
+#[tokio::test]
+async fn the_proxy_refuses_loopback_even_when_the_repository_allows_it() {
+    let world = World::with_allowed_nets(&[]).await;
+    let (v4_port, v4_accepted) = canary("127.0.0.1").await.expect("binding a canary on 127.0.0.1");
+    // Without an IPv6 loopback there is no canary on [::1], but the proxy must refuse that address all the
+    // same: it is asked for it with the IPv4 canary's port.
+    let v6 = match canary("[::1]").await {
+        Ok(v6) => Some(v6),
+        Err(error) => {
+            eprintln!("no IPv6 loopback here ({error}): [::1] is checked for its refusal, without a canary");
+            None
+        }
+    };
+    let v6_port = v6.as_ref().map_or(v4_port, |(port, _)| *port);
+    let lease = world
+        .open(&[
+            format!("127.0.0.1:{v4_port}"),
+            format!("[::1]:{v6_port}"),
+            format!("localhost:{v4_port}"),
+            format!("[::ffff:127.0.0.1]:{v4_port}"),
+        ])
+        .await;
+    let requests = r#"
+with="Proxy-Authorization: Basic $auth"
+ask v4 "CONNECT 127.0.0.1:V4 HTTP/1.1\r\n$with\r\n\r\n"
+ask v6 "CONNECT [::1]:V6 HTTP/1.1\r\n$with\r\n\r\n"
+ask name "CONNECT localhost:V4 HTTP/1.1\r\n$with\r\n\r\n"
+ask name-forward "GET http://localhost:V4/ HTTP/1.1\r\n$with\r\n\r\n"
+ask mapped "CONNECT [::ffff:127.0.0.1]:V4 HTTP/1.1\r\n$with\r\n\r\n"
+"#;
+    let script = [ASK, requests].concat().replace("V4", &v4_port.to_string()).replace("V6", &v6_port.to_string());
+
+    world.run(&world.step(lease.access(), &script, &[])).await;
+
+    for (file, reason) in [
+        ("v4", format!("127.0.0.1:{v4_port} is not a public address (127.0.0.1 is loopback 127.0.0.0/8)")),
+        ("v6", format!("[::1]:{v6_port} is not a public address (::1 is loopback ::1/128)")),
+        (
+            "mapped",
+            format!(
+                "[::ffff:127.0.0.1]:{v4_port} is not a public address (::ffff:127.0.0.1 is IPv4-mapped loopback \
+                 127.0.0.0/8)"
+            ),
+        ),
+    ] {
+        let answer = world.result(file);
+        assert!(answer.starts_with("HTTP/1.1 403 Forbidden\n"), "{file}: {answer}");
+        assert!(answer.ends_with(&format!("\n\nerrand egress proxy: {reason}{OPERATOR_HINT}")), "{file}: {answer}");
+    }
+    for file in ["name", "name-forward"] {
+        let answer = world.result(file);
+        assert!(answer.starts_with("HTTP/1.1 403 Forbidden\n"), "{file}: {answer}");
+        let (_, body) = answer.split_once("\n\n").unwrap_or_else(|| panic!("{file}: a head and a body: {answer}"));
+        let prefix =
+            format!("errand egress proxy: localhost:{v4_port} resolves only to addresses that are not public (");
+        assert!(body.starts_with(&prefix), "{file}: {body}");
+        assert!(body.contains("127.0.0.1 is loopback 127.0.0.0/8"), "{file}: {body}");
+        assert!(body.ends_with(&format!("){OPERATOR_HINT}")), "{file}: {body}");
+    }
+    assert_eq!(v4_accepted.load(Ordering::SeqCst), 0, "the proxy never connected to the IPv4 loopback");
+    if let Some((_, v6_accepted)) = &v6 {
+        assert_eq!(v6_accepted.load(Ordering::SeqCst), 0, "the proxy never connected to the IPv6 loopback");
+    }
+
+    // The control: the canaries count what does reach them.
+    let direct = TcpStream::connect(("127.0.0.1", v4_port)).await.expect("connecting to the IPv4 canary");
+    until_counted(&v4_accepted, 1).await;
+    drop(direct);
+    if let Some((port, v6_accepted)) = &v6 {
+        let direct = TcpStream::connect(("::1", *port)).await.expect("connecting to the IPv6 canary");
+        until_counted(v6_accepted, 1).await;
+        drop(direct);
+    }
+}
+
+#[tokio::test]
+async fn an_operator_range_opens_the_proxy_to_its_addresses_and_to_no_others() {
+    let world = World::with_allowed_nets(&["127.0.0.1/32"]).await;
+    let (inside, inside_connections) = host_server("hello from inside the operator's range").await;
+    // Also loopback, but outside 127.0.0.1/32.
+    let (outside, outside_accepted) = canary("127.0.0.2").await.expect("binding a canary on 127.0.0.2");
+    let lease = world.open(&[format!("127.0.0.1:{inside}"), format!("127.0.0.2:{outside}")]).await;
+    let requests = r#"
+with="Proxy-Authorization: Basic $auth"
+ask inside "CONNECT 127.0.0.1:INSIDE HTTP/1.1\r\n$with\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"
+ask outside "CONNECT 127.0.0.2:OUTSIDE HTTP/1.1\r\n$with\r\n\r\n"
+"#;
+    let script =
+        [ASK, requests].concat().replace("INSIDE", &inside.to_string()).replace("OUTSIDE", &outside.to_string());
+
+    world.run(&world.step(lease.access(), &script, &[])).await;
+
+    let answer = world.result("inside");
+    assert!(answer.starts_with("HTTP/1.1 200 Connection established\n"), "{answer}");
+    assert!(answer.ends_with("hello from inside the operator's range"), "{answer}");
+    assert_eq!(inside_connections.load(Ordering::SeqCst), 1);
+    let answer = world.result("outside");
+    assert!(answer.starts_with("HTTP/1.1 403 Forbidden\n"), "{answer}");
+    let reason = format!("127.0.0.2:{outside} is not a public address (127.0.0.2 is loopback 127.0.0.0/8)");
+    assert!(answer.ends_with(&format!("\n\nerrand egress proxy: {reason}{OPERATOR_HINT}")), "{answer}");
+    assert_eq!(outside_accepted.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]

@@ -114,6 +114,10 @@ impl Environment {
 }
 
 /// What preparing the environment came to.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per attempt, returned once and taken apart at once: a box would only add an allocation"
+)]
 pub(super) enum Prepared {
     Ready(Environment),
     /// A setup command failed (or the time ran out): what ran, the failing one last.

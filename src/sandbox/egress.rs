@@ -6,9 +6,12 @@
 //! network's gateway address (the host's side of its bridge) on a port the OS chooses, and the steps get it
 //! as `HTTP_PROXY`/`HTTPS_PROXY`. The proxy admits `CONNECT host:port` (a tunnel, which is how HTTPS goes
 //! through a proxy) and plain `http://` requests in absolute form, each only to a host on the list; it
-//! resolves the names itself, so the steps need no DNS. Everything else is answered with a one-line reason
-//! (`403 Forbidden` for a host that is not on the list) and logged with the job. The listener and its
-//! tunnels stop when the [`EgressLease`] is dropped.
+//! resolves the names itself, so the steps need no DNS. It connects only to addresses its [`AddressPolicy`]
+//! admits: globally routable ones and the ranges the operator allows (`ERRAND_EGRESS_ALLOW_NETS`), so that a
+//! listed name or IP literal that points at the worker's loopback, the cloud metadata service or a private
+//! network leads nowhere. Everything else is answered with a one-line reason (`403 Forbidden` for a host that
+//! is not on the list or has no admitted address) and logged with the job. The listener and its tunnels stop
+//! when the [`EgressLease`] is dropped.
 //!
 //! Why these choices:
 //! - Hand-written rather than a crate: the surface is one request head per connection and a byte pipe
@@ -19,12 +22,19 @@
 //!   job's proxy, and that job's list. Clients take credentials from the proxy URL (curl, Python, Go,
 //!   Node's proxy agents).
 //! - Inter-container traffic is off on the network (`enable_icc=false`): steps of different jobs share it.
+//! - A name is resolved once, and the proxy connects to the very addresses it judged, never letting the OS
+//!   resolve again: a name that answers with a public address first and the loopback next (DNS rebinding)
+//!   gains nothing.
 //!
 //! What it does not do: look inside the tunnels (a CONNECT to an allowed host may carry TLS for another
-//! name served by the same front end), and guard the worker host itself. The engine keeps packets from
-//! being *forwarded*, but a service on the host that listens on all addresses can be reached at the
-//! gateway address (or any other address of the host). On a worker host with such services, drop traffic
-//! from the network's subnet in the host's `INPUT` chain except TCP to the gateway's ephemeral ports.
+//! name served by the same front end), and guard the worker host against the step's own packets. The
+//! proxy itself reaches no loopback or private address unless the operator allows it, but the engine only
+//! keeps packets from being *forwarded*: a service on the host that listens on all addresses can still be
+//! reached directly at the gateway address (or any other address of the host). On a worker host with such
+//! services, drop traffic from the network's subnet in the host's `INPUT` chain except TCP to the
+//! gateway's ephemeral ports.
+
+mod address;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -46,6 +56,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+pub use self::address::{AddressPolicy, NotPublic};
 use super::container::LABEL_MANAGED;
 use super::{NetworkAccess, engine_detail};
 use crate::job::JobId;
@@ -62,6 +73,8 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// How long resolving and connecting to an allowed host may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many refused addresses a refusal names; a name may resolve to dozens.
+const NAMED_ADDRESSES: usize = 4;
 /// The user name in the proxy URL; the password is the lease's token.
 const PROXY_USER: &str = "errand";
 /// The ports an entry without a port allows: HTTPS and HTTP.
@@ -98,13 +111,14 @@ impl std::fmt::Debug for EgressLease {
     }
 }
 
-/// Opens a proxy for `job` that lets through exactly `hosts`, on the internal network `network_name`
-/// (created if missing).
+/// Opens a proxy for `job` that lets through exactly `hosts`, at addresses `policy` admits, on the internal
+/// network `network_name` (created if missing).
 pub(super) async fn open(
     docker: &Docker,
     network_name: &str,
     job: &JobId,
     hosts: &[String],
+    policy: AddressPolicy,
 ) -> anyhow::Result<EgressLease> {
     let allowlist = Allowlist::parse(hosts).map_err(anyhow::Error::msg).context("reading allow_hosts")?;
     let network = ensure_network(docker, network_name).await?;
@@ -120,6 +134,7 @@ pub(super) async fn open(
     let proxy = Arc::new(Proxy {
         job: job.clone(),
         allowlist,
+        policy,
         credentials: format!("{PROXY_USER}:{token}"),
         connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
     });
@@ -135,7 +150,8 @@ pub(super) async fn open(
 
 /// The hosts a lease lets through: `api.example.com` (ports 443 and 80), `api.example.com:8443`,
 /// `*.example.com` (any name below example.com, not example.com itself), and IP literals (`10.0.0.5:8080`,
-/// `[::1]:8080`). Names compare case-insensitively; an IP is only reached when it is listed as an IP.
+/// `[::1]:8080`). Names compare case-insensitively; an IP is only reached when it is listed as an IP. Being
+/// on the list is not enough: every address, listed or resolved, must also pass the [`AddressPolicy`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowlist {
     rules: Vec<Rule>,
@@ -425,6 +441,8 @@ impl Refusal {
 struct Proxy {
     job: JobId,
     allowlist: Allowlist,
+    /// Decides on the addresses, after the list decided on the host: the operator's, never the repository's.
+    policy: AddressPolicy,
     /// `errand:<token>`, as the `Proxy-Authorization: Basic` header must carry it.
     credentials: String,
     connections: Arc<Semaphore>,
@@ -483,14 +501,10 @@ impl Proxy {
         };
         let (host, port) = route.destination();
         let target = format!("{host}:{port}");
-        let connected = tokio::time::timeout(CONNECT_TIMEOUT, connect(host, port)).await;
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, self.connect(host, port)).await;
         let mut upstream = match connected {
             Ok(Ok(upstream)) => upstream,
-            Ok(Err(error)) => {
-                let refusal =
-                    Refusal { status: Status::BadGateway, reason: format!("could not reach {target}: {error}") };
-                return self.refuse(&mut client, peer, &target, refusal).await;
-            }
+            Ok(Err(refusal)) => return self.refuse(&mut client, peer, &target, refusal).await,
             Err(_) => {
                 let refusal = Refusal {
                     status: Status::GatewayTimeout,
@@ -517,6 +531,32 @@ impl Proxy {
                 tracing::debug!(job = %self.job, host = %target, "closed an idle egress tunnel");
             }
         }
+    }
+
+    /// Connects to an address of `host` that the policy admits, trying them in the resolver's order.
+    async fn connect(&self, host: &Host, port: u16) -> Result<TcpStream, Refusal> {
+        let unreachable = |error: io::Error| Refusal {
+            status: Status::BadGateway,
+            reason: format!("could not reach {host}:{port}: {error}"),
+        };
+        let candidates = match host {
+            Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
+            // Resolved here, on the worker (the steps have no DNS), and only here: what is connected to below
+            // is what the policy judged.
+            Host::Name(name) => tokio::net::lookup_host((name.as_str(), port)).await.map_err(unreachable)?.collect(),
+        };
+        let admitted = screen(&self.policy, host, port, &candidates)?;
+        if admitted.len() < candidates.len() {
+            tracing::info!(
+                job = %self.job,
+                host = %format!("{host}:{port}"),
+                admitted = ?admitted,
+                candidates = ?candidates,
+                "egress: skipped addresses the policy refuses"
+            );
+        }
+        // A slice of addresses: tokio tries each in turn and resolves nothing.
+        TcpStream::connect(admitted.as_slice()).await.map_err(unreachable)
     }
 
     async fn refuse(&self, client: &mut TcpStream, peer: SocketAddr, target: &str, refusal: Refusal) {
@@ -592,12 +632,43 @@ async fn read_head(client: &mut TcpStream) -> io::Result<Option<(Vec<u8>, Vec<u8
     }
 }
 
-async fn connect(host: &Host, port: u16) -> io::Result<TcpStream> {
-    match host {
-        Host::Ip(ip) => TcpStream::connect((*ip, port)).await,
-        // Resolved here, on the worker: the steps have no DNS.
-        Host::Name(name) => TcpStream::connect((name.as_str(), port)).await,
+/// The `candidates` (the addresses of `host`) that `policy` admits, in their order; a `403` that names the
+/// refused addresses when none is.
+fn screen(
+    policy: &AddressPolicy,
+    host: &Host,
+    port: u16,
+    candidates: &[SocketAddr],
+) -> Result<Vec<SocketAddr>, Refusal> {
+    let mut admitted = Vec::new();
+    let mut refused: Vec<(IpAddr, NotPublic)> = Vec::new();
+    for candidate in candidates {
+        match policy.check(candidate.ip()) {
+            Ok(()) => admitted.push(*candidate),
+            Err(why) if !refused.iter().any(|(ip, _)| *ip == candidate.ip()) => refused.push((candidate.ip(), why)),
+            Err(_) => {}
+        }
     }
+    if !admitted.is_empty() {
+        return Ok(admitted);
+    }
+    let target = format!("{host}:{port}");
+    if refused.is_empty() {
+        let reason = format!("could not reach {target}: it resolves to no address");
+        return Err(Refusal { status: Status::BadGateway, reason });
+    }
+    let mut named: Vec<String> =
+        refused.iter().take(NAMED_ADDRESSES).map(|(ip, why)| format!("{ip} is {why}")).collect();
+    if refused.len() > NAMED_ADDRESSES {
+        named.push(format!("and {} more", refused.len() - NAMED_ADDRESSES));
+    }
+    let named = named.join(", ");
+    let what = match host {
+        Host::Ip(_) => format!("{target} is not a public address ({named})"),
+        Host::Name(_) => format!("{target} resolves only to addresses that are not public ({named})"),
+    };
+    let reason = format!("{what}; the operator can allow a range with ERRAND_EGRESS_ALLOW_NETS");
+    Err(Refusal { status: Status::Forbidden, reason })
 }
 
 /// When bytes last moved through a tunnel, in either direction.
@@ -905,6 +976,7 @@ mod tests {
         Proxy {
             job: "0190abcdef".parse().expect("a job id"),
             allowlist: allowlist(hosts),
+            policy: AddressPolicy::strict(),
             credentials: "errand:s3cret".to_owned(),
             connections: Arc::new(Semaphore::new(1)),
         }
@@ -946,6 +1018,103 @@ mod tests {
         assert!(
             String::from_utf8(challenge).expect("text").contains("\r\nProxy-Authenticate: Basic realm=\"errand\"\r\n")
         );
+    }
+
+    fn addresses(ips: &[&str], port: u16) -> Vec<SocketAddr> {
+        ips.iter().map(|ip| SocketAddr::new(ip.parse().expect("an IP"), port)).collect()
+    }
+
+    #[test]
+    fn a_name_that_resolves_only_to_non_public_addresses_is_forbidden_with_the_addresses_named() {
+        let candidates = addresses(&["127.0.0.1", "::1", "169.254.169.254"], 8080);
+        let refusal = screen(&AddressPolicy::strict(), &name("localhost"), 8080, &candidates).expect_err("refused");
+        assert_eq!(refusal.status, Status::Forbidden);
+        assert_eq!(
+            refusal.reason,
+            "localhost:8080 resolves only to addresses that are not public (127.0.0.1 is loopback 127.0.0.0/8, ::1 is \
+             loopback ::1/128, 169.254.169.254 is link-local 169.254.0.0/16); the operator can allow a range with \
+             ERRAND_EGRESS_ALLOW_NETS"
+        );
+    }
+
+    #[test]
+    fn an_ip_literal_on_the_list_goes_through_the_same_policy() {
+        for (host, why) in [
+            ("169.254.169.254", "169.254.169.254 is link-local 169.254.0.0/16"),
+            ("::1", "::1 is loopback ::1/128"),
+            ("::ffff:127.0.0.1", "::ffff:127.0.0.1 is IPv4-mapped loopback 127.0.0.0/8"),
+        ] {
+            let refusal = screen(&AddressPolicy::strict(), &ip(host), 80, &addresses(&[host], 80)).expect_err(host);
+            assert_eq!(refusal.status, Status::Forbidden);
+            assert_eq!(
+                refusal.reason,
+                format!(
+                    "{}:80 is not a public address ({why}); the operator can allow a range with ERRAND_EGRESS_ALLOW_NETS",
+                    ip(host)
+                )
+            );
+        }
+        let public = addresses(&["1.1.1.1"], 443);
+        assert_eq!(screen(&AddressPolicy::strict(), &ip("1.1.1.1"), 443, &public), Ok(public));
+    }
+
+    #[test]
+    fn of_a_name_s_addresses_only_those_the_policy_admits_are_kept_in_the_resolver_s_order() {
+        let candidates = addresses(&["127.0.0.1", "8.8.8.8", "10.20.0.5", "fd00::1", "2606:4700:4700::1111"], 443);
+        let strict = screen(&AddressPolicy::strict(), &name("rebind.example"), 443, &candidates);
+        assert_eq!(strict, Ok(addresses(&["8.8.8.8", "2606:4700:4700::1111"], 443)));
+        let operator = AddressPolicy::parse(&["10.20.0.0/16".to_owned()]).expect("a policy");
+        let widened = screen(&operator, &name("rebind.example"), 443, &candidates);
+        assert_eq!(widened, Ok(addresses(&["8.8.8.8", "10.20.0.5", "2606:4700:4700::1111"], 443)));
+    }
+
+    #[test]
+    fn a_refusal_names_a_few_addresses_and_counts_the_rest() {
+        let many: Vec<String> = (1..=7).map(|n| format!("10.0.0.{n}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let refusal =
+            screen(&AddressPolicy::strict(), &name("many.example"), 443, &addresses(&many, 443)).expect_err("refused");
+        assert!(refusal.reason.contains("10.0.0.4 is private 10.0.0.0/8, and 3 more); "), "{}", refusal.reason);
+        let none = screen(&AddressPolicy::strict(), &name("nothing.example"), 443, &[]).expect_err("no address");
+        assert_eq!(none.status, Status::BadGateway);
+    }
+
+    /// A TCP listener on the loopback that counts the connections it accepts.
+    async fn canary() -> (u16, Arc<AtomicU64>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a canary");
+        let port = listener.local_addr().expect("its address").port();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((_stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        (port, accepted)
+    }
+
+    #[tokio::test]
+    async fn under_the_strict_policy_the_proxy_never_connects_to_the_loopback() {
+        let (port, accepted) = canary().await;
+        let proxy = proxy(&[]);
+        for host in [name("localhost"), ip("127.0.0.1"), ip("::ffff:127.0.0.1")] {
+            let refusal = proxy.connect(&host, port).await.expect_err("refused");
+            assert_eq!(refusal.status, Status::Forbidden, "{host}: {}", refusal.reason);
+            assert!(refusal.reason.contains("127.0.0.1 is "), "{}", refusal.reason);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 0);
+
+        // The control: the operator's range lets the same name through.
+        let operator =
+            Proxy { policy: AddressPolicy::parse(&["127.0.0.0/8".to_owned()]).expect("a policy"), ..self::proxy(&[]) };
+        let connected = operator.connect(&name("localhost"), port).await;
+        assert!(connected.is_ok(), "{:?}", connected.err());
+        // The canary's accept loop runs on its own; give it the moment it needs to count.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while accepted.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the canary never counted the connection");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[tokio::test(start_paused = true)]

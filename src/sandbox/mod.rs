@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use self::container::{ERRAND_DIR, LABEL_JOB, LABEL_MANAGED, LABEL_STEP, OBJECTS_DIR, WORKSPACE_DIR};
-pub use self::egress::{Allowlist, EGRESS_NETWORK, EgressLease};
+pub use self::egress::{AddressPolicy, Allowlist, EGRESS_NETWORK, EgressLease, NotPublic};
 pub use self::read_back::{Part, Refusal, read_back};
 pub use self::setup::{ImageInfo, SetupOutput, SetupSpec};
 use self::tail::OutputTail;
@@ -139,6 +139,8 @@ pub struct Sandbox {
     docker: Docker,
     /// The internal network of allowlisted steps; [`EGRESS_NETWORK`] but in tests.
     egress_network: String,
+    /// The addresses the egress proxy may connect to; [`AddressPolicy::strict`] unless the operator widens it.
+    egress_policy: AddressPolicy,
 }
 
 impl Sandbox {
@@ -154,7 +156,7 @@ impl Sandbox {
             .with_context(|| {
                 format!("the Docker engine at {host} is not reachable: start it, or point DOCKER_HOST at it")
             })?;
-        Ok(Self { docker, egress_network: EGRESS_NETWORK.to_owned() })
+        Ok(Self { docker, egress_network: EGRESS_NETWORK.to_owned(), egress_policy: AddressPolicy::strict() })
     }
 
     /// Puts allowlisted steps on the internal network `name` instead of [`EGRESS_NETWORK`], so that tests
@@ -163,11 +165,16 @@ impl Sandbox {
         Self { egress_network: name.into(), ..self }
     }
 
+    /// Lets the egress proxy connect to the addresses `policy` admits instead of public addresses only.
+    pub fn with_egress_policy(self, policy: AddressPolicy) -> Self {
+        Self { egress_policy: policy, ..self }
+    }
+
     /// Opens an egress proxy for one attempt of `job` that lets through exactly `hosts` (entries as in
     /// `allow_hosts`, see [`Allowlist`]); its steps use it through [`EgressLease::access`]. Creates the
     /// internal network when it is missing. The proxy stops when the lease is dropped.
     pub async fn open_egress(&self, job: &JobId, hosts: &[String]) -> anyhow::Result<EgressLease> {
-        egress::open(&self.docker, &self.egress_network, job, hosts).await
+        egress::open(&self.docker, &self.egress_network, job, hosts, self.egress_policy.clone()).await
     }
 
     /// Whether `image` is on this worker.

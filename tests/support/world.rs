@@ -147,6 +147,7 @@ impl World {
             agent_env_file,
             custom_agent_env: Vec::new(),
             env_cache_ttl: Duration::from_secs(12 * 3600),
+            egress_allow_nets: Vec::new(),
         };
         let (client_auth, bot_login) = match auth {
             Auth::Token => (GithubAuth::Token(SecretString::from(GITHUB_TOKEN)), TOKEN_BOT_LOGIN),
