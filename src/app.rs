@@ -11,17 +11,19 @@ use tokio_util::sync::CancellationToken;
 use crate::chat::api::SlackApi;
 use crate::chat::resolve::{Allowlist, ChannelDefaults};
 use crate::config::{
-    AllArgs, GithubArgs, IngressArgs, JobsAction, JobsArgs, QueueArgs, QueueKind, ServeArgs, SlackArgs, WorkerArgs,
-    WorkerOptions,
+    AllArgs, Cli, CliCommand, GithubArgs, IngressArgs, JobsAction, JobsArgs, QueueArgs, QueueKind, ServeArgs,
+    ServiceSecrets, SlackArgs, WorkerArgs, WorkerOptions,
 };
 use crate::forge::git::{CommitAuthor, Git, MirrorCache};
 use crate::forge::{Github, GithubAuth};
 use crate::ingress::{self, IngressSettings, RateLimits};
 use crate::job::{JobId, JobKind, JobRecord};
-use crate::publish::{Publisher, Redactor, Renderer};
+use crate::logging::LogRedaction;
+use crate::publish::{Publisher, Renderer};
 use crate::queue::{MemoryQueue, Queue, QueueSettings, RedisQueue};
 use crate::rollout::{Rollout, RolloutSettings};
 use crate::sandbox::{AddressPolicy, Limits, Sandbox};
+use crate::secrets::{Redactor, redis_url_password};
 use crate::worker::{Worker, WorkerSettings};
 
 /// Acknowledgements waiting to be posted by `serve`; beyond this the worker acknowledges instead.
@@ -79,16 +81,28 @@ pub fn connect_slack(args: &SlackArgs) -> Result<Option<SlackApi>> {
         .transpose()
 }
 
-/// Secrets errand holds, which must never appear in anything it posts.
-fn known_secrets(github: &GithubArgs, slack: &SlackArgs, ingress: Option<&IngressArgs>) -> Redactor {
-    let mut secrets: Vec<String> = github.github_token.iter().map(|s| s.expose_secret().to_owned()).collect();
-    secrets.extend(slack.slack_bot_token.iter().map(|s| s.expose_secret().to_owned()));
-    secrets.extend(slack.slack_signing_secret.iter().map(|s| s.expose_secret().to_owned()));
-    if let Some(ingress) = ingress {
-        secrets.extend(ingress.github_webhook_secret.iter().map(|s| s.expose_secret().to_owned()));
-        secrets.extend(ingress.api_token.iter().map(|s| s.expose_secret().to_owned()));
+/// Every secret this process holds, for the one redactor that everything leaving errand passes:
+/// tokens, webhook and signing secrets, the App's private key, the Redis password. A worker adds
+/// the values it gives agents ([`build_worker`]).
+pub fn known_secrets(
+    secrets: &ServiceSecrets,
+    github: &GithubArgs,
+    slack: &SlackArgs,
+    queue: &QueueArgs,
+) -> Result<Redactor> {
+    let exposed = |s: &SecretString| s.expose_secret().to_owned();
+    let mut known: Vec<String> = github.github_token.iter().map(exposed).collect();
+    if let Some(key_file) = &github.github_private_key_file {
+        let pem = std::fs::read_to_string(key_file)
+            .with_context(|| format!("reading the GitHub App private key {}", key_file.display()))?;
+        known.push(pem);
     }
-    Redactor::new(secrets)
+    known.extend(slack.slack_bot_token.iter().map(exposed));
+    known.extend(slack.slack_signing_secret.iter().map(exposed));
+    known.extend(secrets.github_webhook_secret.iter().map(exposed));
+    known.extend(secrets.api_token.iter().map(exposed));
+    known.extend(queue.redis_url.as_deref().and_then(redis_url_password));
+    Ok(Redactor::new(known))
 }
 
 /// The Slack side of the ingress; errand's own Slack user id is asked once (it tells mentions of
@@ -116,21 +130,24 @@ async fn slack_ingress(args: &SlackArgs, api: Option<SlackApi>) -> Result<Option
 }
 
 fn ingress_settings(
+    secrets: &ServiceSecrets,
     ingress: &IngressArgs,
     github: &GithubArgs,
     slack: Option<Arc<ingress::slack::SlackIngress>>,
+    redactor: Redactor,
 ) -> Result<IngressSettings> {
-    if ingress.github_webhook_secret.is_empty() {
+    if secrets.github_webhook_secret.is_empty() {
         bail!("set ERRAND_GITHUB_WEBHOOK_SECRET: errand refuses unsigned webhooks");
     }
     Ok(IngressSettings {
         slack,
-        webhook_secrets: ingress.github_webhook_secret.clone(),
+        redactor,
+        webhook_secrets: secrets.github_webhook_secret.clone(),
         mentions: github.mentions.clone(),
         bot_login: github.bot_login.clone(),
         trigger_assignee: github.trigger_assignee.clone(),
         trigger_label: github.trigger_label.clone(),
-        api_token: ingress.api_token.clone(),
+        api_token: secrets.api_token.clone(),
         spool_dir: ingress.spool_dir.clone(),
         spool_max_jobs: ingress.spool_max_jobs,
         spool_max_bytes: ingress.spool_max_bytes,
@@ -185,7 +202,6 @@ pub async fn build_worker(
         Sandbox::connect().await.context("connecting to the Docker engine")?.with_egress_policy(egress_policy);
     let git = Git::new(CommitAuthor { name: options.git_author_name.clone(), email: options.git_author_email.clone() })
         .with_network_timeout(github_args.github_timeout);
-    let mirrors = MirrorCache::new(options.data_dir.join("mirrors"), git);
     let own_uid =
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").context("reading this process's uid")?);
     let sandbox_uid = options.sandbox_uid.unwrap_or(if own_uid == 0 { 10001 } else { own_uid });
@@ -193,8 +209,13 @@ pub async fn build_worker(
         bail!("ERRAND_SANDBOX_UID must not be 0: sandboxes never run as root");
     }
     let agent_env = agent_env(options)?;
-    // What the agent is given is secret too: its values never reach anything errand posts.
-    let redactor = agent_env.iter().fold(redactor, |redactor, (_, value)| redactor.with(value.expose_secret()));
+    // What the agent is given is secret too: its values never reach anything errand posts, and
+    // every client of this worker redacts with all of them.
+    let redactor = redactor.with_all(agent_env.iter().map(|(_, value)| value.expose_secret().to_owned()));
+    let git = git.with_redactor(redactor.clone());
+    let github = github.with_redactor(redactor.clone());
+    let slack = slack.map(|slack| slack.with_redactor(redactor.clone()));
+    let mirrors = MirrorCache::new(options.data_dir.join("mirrors"), git);
     let rollout = Rollout::new(
         sandbox,
         mirrors,
@@ -289,22 +310,30 @@ pub fn shutdown_signal() -> CancellationToken {
     token
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The HTTP side of a process: its settings and the clients its acknowledger posts with.
+struct IngressParts<'a> {
+    secrets: &'a ServiceSecrets,
+    ingress: &'a IngressArgs,
+    github_args: &'a GithubArgs,
+    slack_args: &'a SlackArgs,
+}
+
 async fn run_ingress(
-    ingress: &IngressArgs,
-    github_args: &GithubArgs,
-    slack_args: &SlackArgs,
+    parts: IngressParts<'_>,
     queue: Queue,
     github: Option<Github>,
     slack: Option<SlackApi>,
     redactor: Redactor,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let settings = ingress_settings(ingress, github_args, slack_ingress(slack_args, slack.clone()).await?)?;
+    let slack = slack.map(|slack| slack.with_redactor(redactor.clone()));
+    let slack_ingress = slack_ingress(parts.slack_args, slack.clone()).await?;
+    let settings = ingress_settings(parts.secrets, parts.ingress, parts.github_args, slack_ingress, redactor.clone())?;
     let (acks, accepted) = mpsc::channel(ACK_BACKLOG);
     let acks = match github {
         Some(github) => {
-            let publisher = Publisher::new(renderer(github_args, redactor), queue.clone()).with_slack(slack);
+            let github = github.with_redactor(redactor.clone());
+            let publisher = Publisher::new(renderer(parts.github_args, redactor), queue.clone()).with_slack(slack);
             tokio::spawn(acknowledge_accepted_jobs(accepted, queue.clone(), github, publisher));
             Some(acks)
         }
@@ -313,9 +342,9 @@ async fn run_ingress(
             None
         }
     };
-    let listener = tokio::net::TcpListener::bind(ingress.listen)
+    let listener = tokio::net::TcpListener::bind(parts.ingress.listen)
         .await
-        .with_context(|| format!("listening on {}", ingress.listen))?;
+        .with_context(|| format!("listening on {}", parts.ingress.listen))?;
     tracing::info!(address = %listener.local_addr()?, "ingress listening");
     ingress::serve(
         listener,
@@ -325,44 +354,71 @@ async fn run_ingress(
     .await
 }
 
+/// Runs the command the command line names; its log lines pass the process's redactor from the
+/// moment the secrets are read.
+pub async fn run(cli: Cli, logs: &LogRedaction) -> Result<()> {
+    match cli.command {
+        CliCommand::Serve(args) => serve(args, logs).await,
+        CliCommand::Worker(args) => worker(args, logs).await,
+        CliCommand::All(args) => all(args, logs).await,
+        CliCommand::Jobs(args) => jobs(args).await,
+    }
+}
+
 /// `errand serve`.
-pub async fn serve(args: ServeArgs) -> Result<()> {
+pub async fn serve(args: ServeArgs, logs: &LogRedaction) -> Result<()> {
+    let redactor = known_secrets(&args.secrets, &args.github, &args.slack, &args.queue)?;
+    logs.set(&redactor);
     let queue = open_queue(&args.queue).await?;
     let github = connect_github(&args.github)?;
     let slack = connect_slack(&args.slack)?;
-    let redactor = known_secrets(&args.github, &args.slack, Some(&args.ingress));
-    run_ingress(&args.ingress, &args.github, &args.slack, queue, github, slack, redactor, shutdown_signal()).await
+    let parts = IngressParts {
+        secrets: &args.secrets,
+        ingress: &args.ingress,
+        github_args: &args.github,
+        slack_args: &args.slack,
+    };
+    run_ingress(parts, queue, github, slack, redactor, shutdown_signal()).await
 }
 
 /// `errand worker`.
-pub async fn worker(args: WorkerArgs) -> Result<()> {
+pub async fn worker(args: WorkerArgs, logs: &LogRedaction) -> Result<()> {
+    let redactor = known_secrets(&args.secrets, &args.github, &args.slack, &args.queue)?;
+    logs.set(&redactor);
     let queue = open_queue(&args.queue).await?;
     let github = connect_github(&args.github)?
         .context("a worker needs GitHub credentials: ERRAND_GITHUB_TOKEN, or ERRAND_GITHUB_APP_ID with ERRAND_GITHUB_PRIVATE_KEY_FILE")?;
     let slack = connect_slack(&args.slack)?;
-    let redactor = known_secrets(&args.github, &args.slack, None);
     let worker = build_worker(&args.worker, &args.github, queue, github, slack, redactor).await?;
+    logs.set(worker.redactor());
     worker.run(shutdown_signal()).await
 }
 
 /// `errand all`: the ingress and a worker in one process.
-pub async fn all(args: AllArgs) -> Result<()> {
+pub async fn all(args: AllArgs, logs: &LogRedaction) -> Result<()> {
+    let redactor = known_secrets(&args.secrets, &args.github, &args.slack, &args.queue)?;
+    logs.set(&redactor);
     let queue = open_queue(&args.queue).await?;
     let github = connect_github(&args.github)?
         .context("errand all needs GitHub credentials: ERRAND_GITHUB_TOKEN, or ERRAND_GITHUB_APP_ID with ERRAND_GITHUB_PRIVATE_KEY_FILE")?;
     let slack = connect_slack(&args.slack)?;
-    let redactor = known_secrets(&args.github, &args.slack, Some(&args.ingress));
     let worker =
-        build_worker(&args.worker, &args.github, queue.clone(), github.clone(), slack.clone(), redactor.clone())
-            .await?;
+        build_worker(&args.worker, &args.github, queue.clone(), github.clone(), slack.clone(), redactor).await?;
+    // The worker's redactor also knows what it gives agents: the ingress uses it too.
+    let redactor = worker.redactor().clone();
+    logs.set(&redactor);
     let shutdown = shutdown_signal();
     let worker_task = tokio::spawn({
         let shutdown = shutdown.clone();
         async move { worker.run(shutdown).await }
     });
-    let served =
-        run_ingress(&args.ingress, &args.github, &args.slack, queue, Some(github), slack, redactor, shutdown.clone())
-            .await;
+    let parts = IngressParts {
+        secrets: &args.secrets,
+        ingress: &args.ingress,
+        github_args: &args.github,
+        slack_args: &args.slack,
+    };
+    let served = run_ingress(parts, queue, Some(github), slack, redactor, shutdown.clone()).await;
     shutdown.cancel();
     worker_task.await.context("the worker task panicked")??;
     served

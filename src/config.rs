@@ -153,18 +153,25 @@ pub struct SlackArgs {
     pub slack_default_repos: String,
 }
 
-/// The HTTP ingress.
+/// The secrets of errand's HTTP side. Every errand process reads them, a worker too: it must know
+/// them to keep them out of everything it posts and pushes (compose and the chart give every
+/// process the same environment).
 #[derive(Debug, Clone, Args)]
-pub struct IngressArgs {
-    /// Address of the HTTP server.
-    #[arg(long, env = "ERRAND_LISTEN", default_value = "0.0.0.0:8080")]
-    pub listen: SocketAddr,
+pub struct ServiceSecrets {
     /// Webhook secrets, comma-separated; any one verifies (rotation).
     #[arg(long, env = "ERRAND_GITHUB_WEBHOOK_SECRET", hide_env_values = true, value_delimiter = ',')]
     pub github_webhook_secret: Vec<SecretString>,
     /// Bearer token of the job API; without it the API answers 404.
     #[arg(long, env = "ERRAND_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<SecretString>,
+}
+
+/// The HTTP ingress.
+#[derive(Debug, Clone, Args)]
+pub struct IngressArgs {
+    /// Address of the HTTP server.
+    #[arg(long, env = "ERRAND_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
     /// Where accepted webhooks wait while the queue (Redis) is unavailable, replayed when it is
     /// back; one directory per `serve` process. Without it, a queue outage is answered 503.
     #[arg(long, env = "ERRAND_SPOOL_DIR")]
@@ -253,6 +260,8 @@ pub struct WorkerOptions {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
+    pub secrets: ServiceSecrets,
+    #[command(flatten)]
     pub ingress: IngressArgs,
     #[command(flatten)]
     pub queue: QueueArgs,
@@ -265,6 +274,8 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
     #[command(flatten)]
+    pub secrets: ServiceSecrets,
+    #[command(flatten)]
     pub worker: WorkerOptions,
     #[command(flatten)]
     pub queue: QueueArgs,
@@ -276,6 +287,8 @@ pub struct WorkerArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct AllArgs {
+    #[command(flatten)]
+    pub secrets: ServiceSecrets,
     #[command(flatten)]
     pub ingress: IngressArgs,
     #[command(flatten)]

@@ -28,6 +28,7 @@ pub mod config;
 pub mod forge;
 pub mod ingress;
 pub mod job;
+pub mod logging;
 pub mod publish;
 pub mod queue;
 pub mod rollout;

@@ -17,6 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
+use crate::secrets::Redactor;
+
 /// Slack's Web API, used when `ERRAND_SLACK_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
 
@@ -241,6 +243,8 @@ pub struct SlackApi {
     thread_page_size: u16,
     /// `auth.test`, asked once, when errand first needs to know its own messages.
     identity: Arc<tokio::sync::OnceCell<BotIdentity>>,
+    /// Every text errand posts passes it here, at the edge.
+    redactor: Redactor,
 }
 
 impl fmt::Debug for SlackApi {
@@ -282,7 +286,13 @@ impl SlackApi {
             api_url,
             thread_page_size: THREAD_PAGE_SIZE,
             identity: Arc::new(tokio::sync::OnceCell::new()),
+            redactor: Redactor::default(),
         })
+    }
+
+    /// Redacts every text posted to Slack with `redactor` (the process's secrets).
+    pub fn with_redactor(self, redactor: Redactor) -> SlackApi {
+        SlackApi { redactor, ..self }
     }
 
     /// Reads threads `size` messages per request (Slack allows up to 1000). For tests of
@@ -316,7 +326,7 @@ impl SlackApi {
         let session = self.client.open_session(&token);
         let request = SlackApiChatPostMessageRequest::new(
             SlackChannelId::new(channel_id.to_owned()),
-            SlackMessageContent::new().with_text(text.to_owned()),
+            SlackMessageContent::new().with_text(self.redactor.redact(text)),
         )
         .with_thread_ts(SlackTs::new(thread_ts.to_owned()));
         let response = settle("chat.postMessage", session.chat_post_message(&request)).await?;
@@ -330,7 +340,7 @@ impl SlackApi {
         let session = self.client.open_session(&token);
         let request = SlackApiChatPostMessageRequest::new(
             SlackChannelId::new(channel_id.to_owned()),
-            SlackMessageContent::new().with_text(text.to_owned()),
+            SlackMessageContent::new().with_text(self.redactor.redact(text)),
         );
         let response = settle("chat.postMessage", session.chat_post_message(&request)).await?;
         Ok(MessageTs(response.ts.0))
@@ -342,7 +352,7 @@ impl SlackApi {
         let session = self.client.open_session(&token);
         let request = SlackApiChatUpdateRequest::new(
             SlackChannelId::new(channel_id.to_owned()),
-            SlackMessageContent::new().with_text(text.to_owned()),
+            SlackMessageContent::new().with_text(self.redactor.redact(text)),
             SlackTs::new(ts.to_owned()),
         );
         settle("chat.update", session.chat_update(&request)).await?;

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::retry::{Failure, ForgeError, retry_tries, timed, with_retries};
 use crate::job::{PullRequestRef, RepoName};
+use crate::secrets::Redactor;
 
 /// How long opening a connection to GitHub may take, at most (never more than the request
 /// time-out).
@@ -34,6 +35,9 @@ pub struct Github {
     app_mode: bool,
     /// How long one try of a request may take.
     timeout: Duration,
+    /// Every text errand sends (comments, pull request titles and bodies) passes it here, at the
+    /// edge, so that no caller can forget it.
+    redactor: Redactor,
 }
 
 impl Github {
@@ -57,7 +61,17 @@ impl Github {
                 (builder.app(AppId(app_id), key), true)
             }
         };
-        Ok(Self { client: builder.build().context("building the GitHub client")?, app_mode, timeout })
+        Ok(Self {
+            client: builder.build().context("building the GitHub client")?,
+            app_mode,
+            timeout,
+            redactor: Redactor::default(),
+        })
+    }
+
+    /// Redacts every text sent to GitHub with `redactor` (the process's secrets).
+    pub fn with_redactor(self, redactor: Redactor) -> Self {
+        Self { redactor, ..self }
     }
 
     /// A client for one repository, authenticated as the installation that delivered the job.
@@ -88,7 +102,13 @@ impl Github {
             }
             (false, _) => self.client.clone(),
         };
-        Ok(RepoClient { client, app_mode: self.app_mode, repo: repo.clone(), timeout: self.timeout })
+        Ok(RepoClient {
+            client,
+            app_mode: self.app_mode,
+            repo: repo.clone(),
+            timeout: self.timeout,
+            redactor: self.redactor.clone(),
+        })
     }
 }
 
@@ -220,6 +240,7 @@ pub struct RepoClient {
     app_mode: bool,
     repo: RepoName,
     timeout: Duration,
+    redactor: Redactor,
 }
 
 impl RepoClient {
@@ -328,7 +349,7 @@ impl RepoClient {
     /// post without knowing could post twice.
     pub async fn create_comment_once(&self, issue: u64, body: &str, marker: &str) -> Result<u64, ForgeError> {
         let route = self.route(&format!("/issues/{issue}/comments"));
-        let request = json!({ "body": body });
+        let request = json!({ "body": self.redactor.redact(body) });
         retry_tries("posting a comment", || async {
             if let Some(id) = self.find_comment(issue, marker).await.map_err(Failure::Settled)? {
                 return Ok(id);
@@ -340,7 +361,7 @@ impl RepoClient {
 
     pub async fn update_comment(&self, comment_id: u64, body: &str) -> Result<(), ForgeError> {
         let route = self.route(&format!("/issues/comments/{comment_id}"));
-        let edit = json!({ "body": body });
+        let edit = json!({ "body": self.redactor.redact(body) });
         with_retries("editing a comment", self.timeout, || {
             self.client.patch::<serde_json::Value, _, _>(route.clone(), Some(&edit))
         })
@@ -400,7 +421,7 @@ impl RepoClient {
         marker: &str,
     ) -> Result<u64, ForgeError> {
         let route = self.route(&format!("/pulls/{pull}/comments/{thread}/replies"));
-        let request = json!({ "body": body });
+        let request = json!({ "body": self.redactor.redact(body) });
         retry_tries("replying in the review thread", || async {
             let comments = self.review_comments(pull).await.map_err(Failure::Settled)?;
             let made = |c: &&ReviewComment| {
@@ -417,7 +438,7 @@ impl RepoClient {
     /// Edits a review comment errand wrote.
     pub async fn update_review_comment(&self, comment_id: u64, body: &str) -> Result<(), ForgeError> {
         let route = self.route(&format!("/pulls/comments/{comment_id}"));
-        let edit = json!({ "body": body });
+        let edit = json!({ "body": self.redactor.redact(body) });
         with_retries("editing a review comment", self.timeout, || {
             self.client.patch::<serde_json::Value, _, _>(route.clone(), Some(&edit))
         })
@@ -449,7 +470,12 @@ impl RepoClient {
             self.update_pull_body(existing.number, body).await?;
             return Ok(existing);
         }
-        let request = json!({ "title": title, "head": branch, "base": base, "body": body });
+        let request = json!({
+            "title": self.redactor.redact(title),
+            "head": branch,
+            "base": base,
+            "body": self.redactor.redact(body),
+        });
         let created = with_retries("opening the pull request", self.timeout, || {
             self.client.post::<_, PullBody>(self.route("/pulls"), Some(&request))
         })
@@ -467,7 +493,7 @@ impl RepoClient {
 
     pub async fn update_pull_body(&self, number: u64, body: &str) -> Result<(), ForgeError> {
         let route = self.route(&format!("/pulls/{number}"));
-        let edit = json!({ "body": body });
+        let edit = json!({ "body": self.redactor.redact(body) });
         with_retries("updating the pull request", self.timeout, || {
             self.client.patch::<serde_json::Value, _, _>(route.clone(), Some(&edit))
         })

@@ -91,11 +91,25 @@ async fn list_jobs(
 ) -> Result<Response, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIST_LIMIT).min(MAX_LIST_LIMIT);
     let jobs = state.0.queue.list(limit).await.map_err(queue_unavailable)?;
-    Ok(Json(json!({ "jobs": jobs })).into_response())
+    Ok(redacted_json(&state, &json!({ "jobs": jobs })))
 }
 
 async fn get_job(_: Authorized, State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id: JobId = id.parse().map_err(|_| ApiError::NotFound)?;
     let record = state.0.queue.get(&id).await.map_err(queue_unavailable)?.ok_or(ApiError::NotFound)?;
-    Ok(Json(record).into_response())
+    Ok(redacted_json(&state, &record))
+}
+
+/// `value` as a JSON answer that passed the process's redactor: job records hold requesters'
+/// text and errors, which may hold anything.
+fn redacted_json(state: &AppState, value: &impl serde::Serialize) -> Response {
+    match serde_json::to_string(value) {
+        Ok(text) => {
+            ([(header::CONTENT_TYPE, "application/json")], state.0.settings.redactor.redact(&text)).into_response()
+        }
+        Err(error) => {
+            tracing::error!(%error, "a job record could not be written as JSON");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }

@@ -40,6 +40,7 @@ pub use self::signature::{SignatureError, parse_secrets, verify_signature};
 use self::spool::Spool;
 use crate::job::JobId;
 use crate::queue::Queue;
+use crate::secrets::Redactor;
 
 /// GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
@@ -91,6 +92,8 @@ pub struct IngressSettings {
     pub rate_limits: RateLimits,
     /// `ERRAND_SLACK_*`: the Slack routes answer 404 without it.
     pub slack: Option<Arc<slack::SlackIngress>>,
+    /// The process's secrets: the job API's answers pass it.
+    pub redactor: Redactor,
 }
 
 impl Default for IngressSettings {
@@ -112,6 +115,7 @@ impl Default for IngressSettings {
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             rate_limits: RateLimits::default(),
             slack: None,
+            redactor: Redactor::default(),
         }
     }
 }

@@ -68,6 +68,11 @@ impl Worker {
         Self { inner: Arc::new(Inner { queue, github, rollout, publisher, settings }) }
     }
 
+    /// The redactor everything this worker lets out passes (it knows the agents' variables too).
+    pub fn redactor(&self) -> &crate::secrets::Redactor {
+        &self.inner.publisher.renderer.redactor
+    }
+
     /// Claims one job (waiting up to `wait`) and runs it to its end; `None` if none came.
     /// Tests drive the worker with this until the queue is drained.
     pub async fn run_next_job(&self, wait: Duration) -> Result<Option<JobId>> {

@@ -209,6 +209,7 @@ impl World {
             trigger_label: Some(TRIGGER_LABEL.into()),
             api_token: Some(SecretString::from(API_TOKEN)),
             slack: slack_ingress,
+            redactor: worker.redactor().clone(),
             ..IngressSettings::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
@@ -217,12 +218,13 @@ impl World {
         // As in production, the ingress hands accepted jobs to an acknowledger that posts 👀 and
         // the tracking comment, racing the worker that claims the same job.
         let (acks, accepted) = tokio::sync::mpsc::channel(64);
-        let renderer = Renderer { mention: "@agent".into(), public_url: None, redactor: Redactor::default() };
+        let renderer = Renderer { mention: "@agent".into(), public_url: None, redactor: worker.redactor().clone() };
         tokio::spawn(errand::app::acknowledge_accepted_jobs(
             accepted,
             queue.clone(),
-            client_for_acks,
-            Publisher::new(renderer, queue.clone()).with_slack(slack_api),
+            client_for_acks.with_redactor(worker.redactor().clone()),
+            Publisher::new(renderer, queue.clone())
+                .with_slack(slack_api.map(|s| s.with_redactor(worker.redactor().clone()))),
         ));
         let router = ingress::router(Arc::new(settings), queue.clone(), Some(acks));
         let stop = shutdown.clone();
