@@ -112,7 +112,7 @@ async fn start_worker(env_cache_ttl: Duration) -> Worker {
         default_agent_command: None,
         agent_env: Vec::new(),
         sandbox_uid: SANDBOX_UID,
-        limits: Limits { memory_bytes: 256 * 1024 * 1024, nano_cpus: 1_000_000_000, pids: 128 },
+        limits: Limits { memory_bytes: 256 * 1024 * 1024, nano_cpus: 1_000_000_000, pids: 128, disk_bytes: 1 << 30 },
         default_timeout: Duration::from_secs(120),
         env_cache_ttl,
     };

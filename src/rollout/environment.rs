@@ -114,6 +114,10 @@ impl Environment {
 }
 
 /// What preparing the environment came to.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one is made per attempt and taken apart at once: its size costs nothing"
+)]
 pub(super) enum Prepared {
     Ready(Environment),
     /// A setup command failed (or the time ran out): what ran, the failing one last.

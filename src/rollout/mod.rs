@@ -231,7 +231,12 @@ impl Rollout {
 
         let git = self.mirrors.git();
         let title = summary_title(summary.as_deref()).unwrap_or_else(|| format!("errand: {}", plan.job.task.title));
-        let commit = git.commit_all(workspace.repo_dir(), &title).await.map_err(RolloutError::Transient)?;
+        // What a disk-filling agent left is never published, and committing it would copy it into git's
+        // objects: as much again on the worker's disk.
+        let commit = match agent_end {
+            AgentEnd::DiskFull { .. } => None,
+            _ => git.commit_all(workspace.repo_dir(), &title).await.map_err(RolloutError::Transient)?,
+        };
         let diffstat = match &commit {
             Some(_) => git.diffstat(workspace.repo_dir(), &base_commit).await.map_err(RolloutError::Transient)?,
             None => String::new(),
@@ -392,5 +397,30 @@ fn lowered_limits(asked: &Resources, worker: &Limits) -> Limits {
     if let Some(pids) = asked.pids {
         limits.pids = limits.pids.min(pids);
     }
+    if let Some(mb) = asked.disk_mb {
+        limits.disk_bytes = limits.disk_bytes.min(mb.saturating_mul(1024 * 1024));
+    }
     limits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker_limits() -> Limits {
+        Limits { memory_bytes: 4 << 30, nano_cpus: 2_000_000_000, pids: 512, disk_bytes: 10 << 30 }
+    }
+
+    #[test]
+    fn a_repository_lowers_the_limits_but_never_raises_them() {
+        let lowered = Resources { memory_mb: Some(64), cpus: Some(0.5), pids: Some(32), disk_mb: Some(64) };
+        assert_eq!(
+            lowered_limits(&lowered, &worker_limits()),
+            Limits { memory_bytes: 64 << 20, nano_cpus: 500_000_000, pids: 32, disk_bytes: 64 << 20 }
+        );
+        let raised =
+            Resources { memory_mb: Some(1 << 20), cpus: Some(64.0), pids: Some(1 << 20), disk_mb: Some(u64::MAX) };
+        assert_eq!(lowered_limits(&raised, &worker_limits()), worker_limits());
+        assert_eq!(lowered_limits(&Resources::default(), &worker_limits()), worker_limits());
+    }
 }

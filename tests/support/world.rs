@@ -138,6 +138,7 @@ impl World {
             sandbox_memory_mb: 256,
             sandbox_cpus: 1.0,
             sandbox_pids: 128,
+            sandbox_disk_mb: 1024,
             timeout: Duration::from_secs(120),
             git_author_name: "errand".into(),
             git_author_email: "errand@example.com".into(),
