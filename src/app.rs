@@ -207,6 +207,7 @@ pub async fn build_worker(
                 disk_bytes: options.sandbox_disk_mb.saturating_mul(1024 * 1024),
             },
             default_timeout: options.timeout,
+            max_timeout: options.max_timeout,
             env_cache_ttl: options.env_cache_ttl,
         },
     );

@@ -218,6 +218,9 @@ pub struct WorkerOptions {
     /// Time limit of an attempt when a repository sets none.
     #[arg(long, env = "ERRAND_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// The longest an attempt may run, whatever a repository's `timeout` asks for.
+    #[arg(long, env = "ERRAND_MAX_TIMEOUT", default_value = "2h", value_parser = humantime::parse_duration)]
+    pub max_timeout: Duration,
     /// Name of errand's commits.
     #[arg(long, env = "ERRAND_GIT_AUTHOR_NAME", default_value = "errand")]
     pub git_author_name: String,

@@ -47,6 +47,8 @@ pub struct RolloutSettings {
     pub sandbox_uid: u32,
     pub limits: Limits,
     pub default_timeout: Duration,
+    /// The longest an attempt may run, whatever its repository asks for (`ERRAND_MAX_TIMEOUT`).
+    pub max_timeout: Duration,
     /// How long an environment built by setup is reused (`ERRAND_ENV_CACHE_TTL`); zero keeps none.
     pub env_cache_ttl: Duration,
 }
@@ -101,15 +103,19 @@ impl Rollout {
         &self.mirrors
     }
 
-    /// The time limit of an attempt whose repository sets none.
-    pub fn default_timeout(&self) -> Duration {
-        self.settings.default_timeout
+    /// The time limit of an attempt of a repository configured by `config`: its `timeout` or the
+    /// worker's default, never more than the worker's maximum.
+    pub fn attempt_timeout(&self, config: &RepoConfig) -> Duration {
+        attempt_timeout(config.timeout, &self.settings)
     }
 
     /// Runs one attempt. The workspace is removed when this returns, whatever happened.
     pub async fn run(&self, plan: &Plan<'_>, cancel: &CancellationToken) -> Result<Outcome, RolloutError> {
         let started = Instant::now();
-        let timeout = plan.config.timeout.unwrap_or(self.settings.default_timeout);
+        let timeout = self.attempt_timeout(plan.config);
+        if let Some(asked) = plan.config.timeout.filter(|asked| *asked > timeout) {
+            tracing::info!(job = %plan.job.id, asked = ?asked, allowed = ?timeout, "the repository's timeout is above ERRAND_MAX_TIMEOUT; the attempt gets the maximum");
+        }
         let deadline = started + timeout;
         let image = plan.config.image.clone().unwrap_or_else(|| self.settings.default_image.clone());
         let agent = &plan.config.agent;
@@ -385,6 +391,12 @@ pub fn summary_title(summary: Option<&str>) -> Option<String> {
     (!line.is_empty()).then(|| line.chars().take(120).collect())
 }
 
+/// The repository's timeout (`asked`) or the worker's default, capped by the worker's maximum: an
+/// operator bounds how long one request can hold a worker, whatever the repository says.
+fn attempt_timeout(asked: Option<Duration>, settings: &RolloutSettings) -> Duration {
+    asked.unwrap_or(settings.default_timeout).min(settings.max_timeout)
+}
+
 /// The worker's limits, lowered (never raised) by what the repository asks for.
 fn lowered_limits(asked: &Resources, worker: &Limits) -> Limits {
     let mut limits = worker.clone();
@@ -422,5 +434,27 @@ mod tests {
             Resources { memory_mb: Some(1 << 20), cpus: Some(64.0), pids: Some(1 << 20), disk_mb: Some(u64::MAX) };
         assert_eq!(lowered_limits(&raised, &worker_limits()), worker_limits());
         assert_eq!(lowered_limits(&Resources::default(), &worker_limits()), worker_limits());
+    }
+
+    #[test]
+    fn the_attempts_timeout_is_the_repositorys_or_the_default_under_the_workers_maximum() {
+        let settings = RolloutSettings {
+            data_dir: PathBuf::from("/var/lib/errand"),
+            default_image: "debian:bookworm-slim".into(),
+            default_agent_command: None,
+            agent_env: Vec::new(),
+            sandbox_uid: 10001,
+            limits: worker_limits(),
+            default_timeout: Duration::from_secs(30 * 60),
+            max_timeout: Duration::from_secs(2 * 3600),
+            env_cache_ttl: Duration::ZERO,
+        };
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(attempt_timeout(None, &settings), minutes(30));
+        assert_eq!(attempt_timeout(Some(minutes(5)), &settings), minutes(5));
+        assert_eq!(attempt_timeout(Some(minutes(90)), &settings), minutes(90), "above the default, under the maximum");
+        assert_eq!(attempt_timeout(Some(minutes(24 * 60)), &settings), minutes(120));
+        let low_maximum = RolloutSettings { max_timeout: minutes(10), ..settings };
+        assert_eq!(attempt_timeout(None, &low_maximum), minutes(10), "the maximum caps the default too");
     }
 }

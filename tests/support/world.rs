@@ -140,6 +140,7 @@ impl World {
             sandbox_pids: 128,
             sandbox_disk_mb: 1024,
             timeout: Duration::from_secs(120),
+            max_timeout: Duration::from_secs(600),
             git_author_name: "errand".into(),
             git_author_email: "errand@example.com".into(),
             retry_delay: Duration::from_millis(10),
