@@ -235,8 +235,10 @@ pub async fn build_worker(
                 memory_bytes: (options.sandbox_memory_mb * 1024 * 1024) as i64,
                 nano_cpus: (options.sandbox_cpus * 1e9) as i64,
                 pids: options.sandbox_pids,
+                disk_bytes: options.sandbox_disk_mb.saturating_mul(1024 * 1024),
             },
             default_timeout: options.timeout,
+            max_timeout: options.max_timeout,
             env_cache_ttl: options.env_cache_ttl,
         },
     );

@@ -218,9 +218,16 @@ pub struct WorkerOptions {
     /// Process limit of a sandbox.
     #[arg(long, env = "ERRAND_SANDBOX_PIDS", default_value_t = 512)]
     pub sandbox_pids: i64,
+    /// What one sandbox step may add to the disk, in MiB: its workspace, errand's directory and the
+    /// container's writable layer together. A step that writes more is killed.
+    #[arg(long, env = "ERRAND_SANDBOX_DISK_MB", default_value_t = 10240, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sandbox_disk_mb: u64,
     /// Time limit of an attempt when a repository sets none.
     #[arg(long, env = "ERRAND_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// The longest an attempt may run, whatever a repository's `timeout` asks for.
+    #[arg(long, env = "ERRAND_MAX_TIMEOUT", default_value = "2h", value_parser = humantime::parse_duration)]
+    pub max_timeout: Duration,
     /// Name of errand's commits.
     #[arg(long, env = "ERRAND_GIT_AUTHOR_NAME", default_value = "errand")]
     pub git_author_name: String,
@@ -504,6 +511,8 @@ pub struct Resources {
     pub memory_mb: Option<u64>,
     pub cpus: Option<f64>,
     pub pids: Option<i64>,
+    /// What one step may add to the disk, in MiB (see `ERRAND_SANDBOX_DISK_MB`).
+    pub disk_mb: Option<u64>,
 }
 
 /// `.errand.toml` could not be read: names the line and what is wrong.

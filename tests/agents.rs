@@ -73,7 +73,12 @@ impl Attempt {
             env,
             user: format!("{SANDBOX_UID}:{SANDBOX_UID}"),
             network: NetworkAccess::None,
-            limits: Limits { memory_bytes: 256 * 1024 * 1024, nano_cpus: 1_000_000_000, pids: 128 },
+            limits: Limits {
+                memory_bytes: 256 * 1024 * 1024,
+                nano_cpus: 1_000_000_000,
+                pids: 128,
+                disk_bytes: 1 << 30,
+            },
             timeout: Duration::from_secs(60),
         };
         sandbox.run_step(&spec, &CancellationToken::new()).await.unwrap_or_else(|error| panic!("the step ran: {error}"))

@@ -83,7 +83,12 @@ impl World {
             env: step_env,
             user: format!("{SANDBOX_UID}:{SANDBOX_UID}"),
             network,
-            limits: Limits { memory_bytes: 256 * 1024 * 1024, nano_cpus: 1_000_000_000, pids: 128 },
+            limits: Limits {
+                memory_bytes: 256 * 1024 * 1024,
+                nano_cpus: 1_000_000_000,
+                pids: 128,
+                disk_bytes: 1 << 30,
+            },
             timeout: Duration::from_secs(120),
         }
     }

@@ -113,8 +113,9 @@ async fn start_worker(env_cache_ttl: Duration) -> Worker {
         agent_env: Vec::new(),
         custom_agent_env: Vec::new(),
         sandbox_uid: SANDBOX_UID,
-        limits: Limits { memory_bytes: 256 * 1024 * 1024, nano_cpus: 1_000_000_000, pids: 128 },
+        limits: Limits { memory_bytes: 256 * 1024 * 1024, nano_cpus: 1_000_000_000, pids: 128, disk_bytes: 1 << 30 },
         default_timeout: Duration::from_secs(120),
+        max_timeout: Duration::from_secs(120),
         env_cache_ttl,
     };
     Worker { rollout: Rollout::new(sandbox, MirrorCache::new(data.path().join("mirrors"), git), settings), _data: data }

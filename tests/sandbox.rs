@@ -17,7 +17,7 @@ use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use docker_support::{TEST_IMAGE, containers_of_job, docker, sandbox_with_test_image};
 use errand::job::JobId;
-use errand::sandbox::{Limits, NetworkAccess, Sandbox, SandboxError, StepOutput, StepSpec};
+use errand::sandbox::{Limits, NetworkAccess, Sandbox, SandboxError, SetupSpec, StepOutput, StepSpec};
 use tempfile::TempDir;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -57,8 +57,11 @@ fn sandbox_dir() -> TempDir {
 }
 
 fn limits() -> Limits {
-    Limits { memory_bytes: 256 * 1024 * 1024, nano_cpus: 1_000_000_000, pids: 128 }
+    Limits { memory_bytes: 256 * 1024 * 1024, nano_cpus: 1_000_000_000, pids: 128, disk_bytes: 1 << 30 }
 }
+
+/// The disk bound of the disk tests: small, so that passing it costs the test machine little.
+const SMALL_DISK: u64 = 64 * 1024 * 1024;
 
 fn step(job: &JobId, dirs: &Dirs, script: &str) -> StepSpec {
     StepSpec {
@@ -336,6 +339,115 @@ async fn a_step_over_its_memory_limit_is_oom_killed() {
     assert_eq!(output.exit_code, 137);
     assert!(!output.timed_out && !output.cancelled);
     assert!(!output.output_tail.contains("survived"), "{}", output.output_tail);
+    assert_no_container_left(&docker, &job).await;
+}
+
+/// Writes 96 MB (past [`SMALL_DISK`]) to `path` inside the container, then waits to be killed.
+fn write_past_the_bound_and_wait(path: &str) -> String {
+    format!("dd if=/dev/zero of={path} bs=1M count=96 2>/dev/null && echo wrote; sleep 300; echo never")
+}
+
+/// A step killed for its disk bound: promptly (the bound is measured every two seconds), without
+/// waiting for its timeout, and reported as such.
+fn assert_killed_for_disk(output: &StepOutput) {
+    assert_eq!(output.disk_exceeded, Some(SMALL_DISK), "{output:?}");
+    assert!(!output.timed_out && !output.cancelled && !output.oom_killed, "{output:?}");
+    assert_eq!(output.exit_code, 137, "killed by SIGKILL");
+    assert!(output.duration < PROMPTLY, "took {:?}", output.duration);
+    assert_eq!(output.output_tail, "wrote\n");
+}
+
+#[tokio::test]
+async fn a_step_that_fills_its_workspace_past_the_disk_bound_is_killed_and_says_so() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let spec = StepSpec {
+        limits: Limits { disk_bytes: SMALL_DISK, ..limits() },
+        ..step(&job, &dirs, &write_past_the_bound_and_wait("/workspace/big"))
+    };
+
+    let output = run(&sandbox, &spec).await;
+
+    assert_killed_for_disk(&output);
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn a_step_that_fills_its_containers_writable_layer_past_the_disk_bound_is_killed_and_says_so() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let spec = StepSpec {
+        limits: Limits { disk_bytes: SMALL_DISK, ..limits() },
+        ..step(&job, &dirs, &write_past_the_bound_and_wait("/var/tmp/big"))
+    };
+
+    let output = run(&sandbox, &spec).await;
+
+    assert_killed_for_disk(&output);
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn a_step_that_writes_past_the_disk_bound_and_ends_at_once_is_still_reported() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let spec = StepSpec {
+        limits: Limits { disk_bytes: SMALL_DISK, ..limits() },
+        ..step(&job, &dirs, "dd if=/dev/zero of=/errand/big bs=1M count=96 2>/dev/null && echo wrote")
+    };
+
+    let output = run(&sandbox, &spec).await;
+
+    assert_eq!(output.disk_exceeded, Some(SMALL_DISK), "{output:?}");
+    assert_eq!(output.exit_code, 0, "it ended on its own: {output:?}");
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn the_disk_bound_counts_what_a_step_adds_not_the_repository_it_starts_with() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    // A repository larger than the bound, as a real one may be.
+    std::fs::write(dirs.workspace().join("assets.bin"), vec![7u8; 80 * 1024 * 1024]).expect("a large file");
+    // The step runs for longer than one measuring interval, so it is measured while it runs and as it ends.
+    let spec = StepSpec {
+        limits: Limits { disk_bytes: SMALL_DISK, ..limits() },
+        ..step(
+            &job,
+            &dirs,
+            "dd if=/dev/zero of=/workspace/build.out bs=1M count=16 2>/dev/null && \
+             dd if=/dev/zero of=/var/tmp/cache bs=1M count=16 2>/dev/null && sleep 3 && echo done",
+        )
+    };
+
+    let output = run(&sandbox, &spec).await;
+
+    assert_eq!(output.disk_exceeded, None, "{output:?}");
+    assert_eq!(output.exit_code, 0, "{output:?}");
+    assert_eq!(output.output_tail, "done\n");
+    assert_no_container_left(&docker, &job).await;
+}
+
+#[tokio::test]
+async fn setup_that_fills_its_container_past_the_disk_bound_is_killed_and_commits_nothing() {
+    let (sandbox, docker) = (sandbox_with_test_image().await, docker().await);
+    let (job, dirs) = (JobId::generate(), Dirs::new());
+    let setup = SetupSpec {
+        container: StepSpec { limits: Limits { disk_bytes: SMALL_DISK, ..limits() }, ..step(&job, &dirs, "") },
+        commands: vec!["echo first".into(), write_past_the_bound_and_wait("/home/errand/big"), "echo never".into()],
+        home: "/home/errand".into(),
+        repository: "errand-env-disk-test".into(),
+        tag: job.short().to_owned(),
+        labels: Default::default(),
+    };
+
+    let output =
+        sandbox.run_setup(&setup, &CancellationToken::new()).await.unwrap_or_else(|e| panic!("setup ran: {e}"));
+
+    assert_eq!(output.image, None, "nothing is committed");
+    assert_eq!(output.commands.len(), 2, "setup stops at the command that passed the bound: {output:?}");
+    assert_eq!(output.commands[0].disk_exceeded, None);
+    assert_killed_for_disk(&output.commands[1]);
     assert_no_container_left(&docker, &job).await;
 }
 

@@ -376,3 +376,25 @@ async fn an_agent_killed_for_memory_fails_the_job_and_says_so() {
     assert!(tracking.body.contains("❌ **Failed**: the agent ran out of memory and was stopped."), "{}", tracking.body);
     assert_eq!(world.jobs().await[0].status, JobStatus::Failed);
 }
+
+#[tokio::test]
+async fn an_agent_that_fills_the_disk_fails_the_job_and_says_so() {
+    // 96 MB into the workspace, past the repository's 64 MB bound, then it would go on forever.
+    let filling_agent = "dd if=/dev/zero of=/workspace/big bs=1M count=96 2>/dev/null; echo wrote; sleep 300";
+    let toml = format!("{}\n[resources]\ndisk_mb = 64\n", errand_toml(filling_agent, "2m"));
+    let world = World::start(&toml).await;
+
+    world.comment(1, "octocat", "@agent fix this", "delivery-1").await;
+    world.drain().await;
+
+    let tracking = &world.github.comments(REPO, 1)[1];
+    assert!(
+        tracking.body.contains("❌ **Failed**: the agent wrote more than 64 MB to disk and was stopped."),
+        "{}",
+        tracking.body
+    );
+    assert!(world.github.pull_requests(REPO).is_empty());
+    let job = &world.jobs().await[0];
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.error.as_deref(), Some("the agent wrote more than 64 MB to disk and was stopped."));
+}

@@ -298,10 +298,20 @@ impl Renderer {
         let mut reason = match outcome.agent_end {
             AgentEnd::TimedOut => format!("the agent ran out of time ({}).", human(timeout)),
             AgentEnd::OutOfMemory => "the agent ran out of memory and was stopped.".to_owned(),
+            AgentEnd::DiskFull { limit_bytes } => {
+                format!("the agent wrote more than {} MB to disk and was stopped.", megabytes(limit_bytes))
+            }
             AgentEnd::Failed { exit_code } => format!("the agent exited with code {exit_code}."),
             AgentEnd::Cancelled => "the job was cancelled.".to_owned(),
             AgentEnd::NotRun => match outcome.setup.iter().find(|s| !s.passed()) {
-                Some(s) => format!("setup command `{}` failed with exit code {}.", s.command, s.report.exit_code),
+                Some(s) => match s.report.disk_exceeded {
+                    Some(limit) => format!(
+                        "setup command `{}` wrote more than {} MB to disk and was stopped.",
+                        s.command,
+                        megabytes(limit)
+                    ),
+                    None => format!("setup command `{}` failed with exit code {}.", s.command, s.report.exit_code),
+                },
                 None => "the agent did not run.".to_owned(),
             },
             AgentEnd::Finished => "the agent finished.".to_owned(),
@@ -535,9 +545,16 @@ fn exit_text(check: &CheckResult) -> String {
         "timed out".to_owned()
     } else if check.report.oom_killed {
         format!("{} (out of memory)", check.report.exit_code)
+    } else if let Some(limit) = check.report.disk_exceeded {
+        format!("{} (wrote more than {} MB to disk)", check.report.exit_code, megabytes(limit))
     } else {
         check.report.exit_code.to_string()
     }
+}
+
+/// A disk bound in the megabytes (MiB) it was configured in.
+fn megabytes(bytes: u64) -> u64 {
+    bytes / (1024 * 1024)
 }
 
 fn html_escape(s: &str) -> String {
@@ -597,6 +614,7 @@ mod tests {
             timed_out: false,
             oom_killed: false,
             cancelled: false,
+            disk_exceeded: None,
         }
     }
 
@@ -775,6 +793,21 @@ mod tests {
         let switched = r.choose_attempt(&section, 2);
         assert!(switched.contains("|  | 1 | 1/1 |") && switched.contains("| ★ | 2 | 1/1 |"), "{switched}");
         assert!(switched.ends_with('\n'));
+    }
+
+    #[test]
+    fn a_step_stopped_for_its_disk_bound_is_told_plainly() {
+        let over = StepReport { exit_code: 137, disk_exceeded: Some(64 << 20), ..step(137, 2_100, "wrote") };
+        let mut agent_stopped = outcome(step(0, 35, "ok"));
+        agent_stopped.agent_end = AgentEnd::of(&over);
+        agent_stopped.agent = Some(over.clone());
+        let reason = renderer().agent_failure(&agent_stopped, Duration::from_secs(60));
+        assert!(reason.starts_with("the agent wrote more than 64 MB to disk and was stopped.\n\n"), "{reason}");
+
+        let check_stopped = outcome(over);
+        assert!(!check_stopped.checks[0].passed());
+        let section = renderer().testing_section(&check_stopped);
+        assert!(section.contains("| ❌ | test | `sh test.sh` | 137 (wrote more than 64 MB to disk) |"), "{section}");
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct RolloutSettings {
     pub sandbox_uid: u32,
     pub limits: Limits,
     pub default_timeout: Duration,
+    /// The longest an attempt may run, whatever its repository asks for (`ERRAND_MAX_TIMEOUT`).
+    pub max_timeout: Duration,
     /// How long an environment built by setup is reused (`ERRAND_ENV_CACHE_TTL`); zero keeps none.
     pub env_cache_ttl: Duration,
 }
@@ -106,15 +108,19 @@ impl Rollout {
         &self.mirrors
     }
 
-    /// The time limit of an attempt whose repository sets none.
-    pub fn default_timeout(&self) -> Duration {
-        self.settings.default_timeout
+    /// The time limit of an attempt of a repository configured by `config`: its `timeout` or the
+    /// worker's default, never more than the worker's maximum.
+    pub fn attempt_timeout(&self, config: &RepoConfig) -> Duration {
+        attempt_timeout(config.timeout, &self.settings)
     }
 
     /// Runs one attempt. The workspace is removed when this returns, whatever happened.
     pub async fn run(&self, plan: &Plan<'_>, cancel: &CancellationToken) -> Result<Outcome, RolloutError> {
         let started = Instant::now();
-        let timeout = plan.config.timeout.unwrap_or(self.settings.default_timeout);
+        let timeout = self.attempt_timeout(plan.config);
+        if let Some(asked) = plan.config.timeout.filter(|asked| *asked > timeout) {
+            tracing::info!(job = %plan.job.id, asked = ?asked, allowed = ?timeout, "the repository's timeout is above ERRAND_MAX_TIMEOUT; the attempt gets the maximum");
+        }
         let deadline = started + timeout;
         let image = plan.config.image.clone().unwrap_or_else(|| self.settings.default_image.clone());
         let agent = self.agent_step(plan.config)?;
@@ -156,7 +162,8 @@ impl Rollout {
         let checks = if agent_end == AgentEnd::Finished { steps.checks("check").await? } else { Vec::new() };
 
         let title = summary_title(summary.as_deref()).unwrap_or_else(|| format!("errand: {}", plan.job.task.title));
-        let change = self.take_change(&workspace, &base_commit, &title, &mut notes).await?;
+        let disk_full = matches!(agent_end, AgentEnd::DiskFull { .. });
+        let change = self.take_change(&workspace, &base_commit, &title, disk_full, &mut notes).await?;
         if let Some(environment) = environment {
             environment.release().await;
         }
@@ -280,10 +287,16 @@ impl Rollout {
         workspace: &Workspace,
         base_commit: &str,
         title: &str,
+        disk_full: bool,
         notes: &mut Vec<SandboxNote>,
     ) -> Result<Change, RolloutError> {
         let planted = workspace.checkout().remove_planted_git().await.map_err(RolloutError::Transient)?;
         notes.extend(planted.into_iter().map(|path| SandboxNote::RemovedGit { path }));
+        if disk_full {
+            // What a disk-filling agent left is never published, and committing it would copy it
+            // into git's objects: as much again on the worker's disk.
+            return Ok(Change::default());
+        }
         let git = self.mirrors.git();
         let dirs = workspace.git_dirs();
         let commit = git.commit_all(dirs, title).await.map_err(RolloutError::Transient)?;
@@ -463,6 +476,12 @@ pub fn summary_title(summary: Option<&str>) -> Option<String> {
     (!line.is_empty()).then(|| line.chars().take(120).collect())
 }
 
+/// The repository's timeout (`asked`) or the worker's default, capped by the worker's maximum: an
+/// operator bounds how long one request can hold a worker, whatever the repository says.
+fn attempt_timeout(asked: Option<Duration>, settings: &RolloutSettings) -> Duration {
+    asked.unwrap_or(settings.default_timeout).min(settings.max_timeout)
+}
+
 /// The worker's limits, lowered (never raised) by what the repository asks for.
 fn lowered_limits(asked: &Resources, worker: &Limits) -> Limits {
     let mut limits = worker.clone();
@@ -475,5 +494,53 @@ fn lowered_limits(asked: &Resources, worker: &Limits) -> Limits {
     if let Some(pids) = asked.pids {
         limits.pids = limits.pids.min(pids);
     }
+    if let Some(mb) = asked.disk_mb {
+        limits.disk_bytes = limits.disk_bytes.min(mb.saturating_mul(1024 * 1024));
+    }
     limits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker_limits() -> Limits {
+        Limits { memory_bytes: 4 << 30, nano_cpus: 2_000_000_000, pids: 512, disk_bytes: 10 << 30 }
+    }
+
+    #[test]
+    fn a_repository_lowers_the_limits_but_never_raises_them() {
+        let lowered = Resources { memory_mb: Some(64), cpus: Some(0.5), pids: Some(32), disk_mb: Some(64) };
+        assert_eq!(
+            lowered_limits(&lowered, &worker_limits()),
+            Limits { memory_bytes: 64 << 20, nano_cpus: 500_000_000, pids: 32, disk_bytes: 64 << 20 }
+        );
+        let raised =
+            Resources { memory_mb: Some(1 << 20), cpus: Some(64.0), pids: Some(1 << 20), disk_mb: Some(u64::MAX) };
+        assert_eq!(lowered_limits(&raised, &worker_limits()), worker_limits());
+        assert_eq!(lowered_limits(&Resources::default(), &worker_limits()), worker_limits());
+    }
+
+    #[test]
+    fn the_attempts_timeout_is_the_repositorys_or_the_default_under_the_workers_maximum() {
+        let settings = RolloutSettings {
+            data_dir: PathBuf::from("/var/lib/errand"),
+            default_image: "debian:bookworm-slim".into(),
+            default_agent_command: None,
+            agent_env: Vec::new(),
+            custom_agent_env: Vec::new(),
+            sandbox_uid: 10001,
+            limits: worker_limits(),
+            default_timeout: Duration::from_secs(30 * 60),
+            max_timeout: Duration::from_secs(2 * 3600),
+            env_cache_ttl: Duration::ZERO,
+        };
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(attempt_timeout(None, &settings), minutes(30));
+        assert_eq!(attempt_timeout(Some(minutes(5)), &settings), minutes(5));
+        assert_eq!(attempt_timeout(Some(minutes(90)), &settings), minutes(90), "above the default, under the maximum");
+        assert_eq!(attempt_timeout(Some(minutes(24 * 60)), &settings), minutes(120));
+        let low_maximum = RolloutSettings { max_timeout: minutes(10), ..settings };
+        assert_eq!(attempt_timeout(None, &low_maximum), minutes(10), "the maximum caps the default too");
+    }
 }

@@ -39,6 +39,7 @@ pub fn skipped_for_time() -> StepReport {
         timed_out: true,
         oom_killed: false,
         cancelled: false,
+        disk_exceeded: None,
     }
 }
 
@@ -52,6 +53,10 @@ pub enum AgentEnd {
     },
     TimedOut,
     OutOfMemory,
+    /// It wrote more than its disk bound and was stopped.
+    DiskFull {
+        limit_bytes: u64,
+    },
     Cancelled,
     /// Setup failed, so the agent never ran.
     NotRun,
@@ -63,6 +68,8 @@ impl AgentEnd {
             Self::Cancelled
         } else if report.timed_out {
             Self::TimedOut
+        } else if let Some(limit_bytes) = report.disk_exceeded {
+            Self::DiskFull { limit_bytes }
         } else if report.oom_killed {
             Self::OutOfMemory
         } else if report.exit_code == 0 {
@@ -87,7 +94,10 @@ impl CheckResult {
     }
 
     pub fn passed(&self) -> bool {
-        self.report.exit_code == 0 && !self.report.timed_out && !self.report.oom_killed
+        self.report.exit_code == 0
+            && !self.report.timed_out
+            && !self.report.oom_killed
+            && self.report.disk_exceeded.is_none()
     }
 }
 

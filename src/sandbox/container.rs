@@ -61,10 +61,10 @@ pub fn validate(spec: &StepSpec) -> Result<(), SandboxError> {
     if ids.iter().any(|id| id.bytes().all(|b| b == b'0')) {
         return invalid(format!("sandboxes never run as root (user `{}`)", spec.user));
     }
-    let Limits { memory_bytes, nano_cpus, pids } = spec.limits;
-    if memory_bytes <= 0 || nano_cpus <= 0 || pids <= 0 {
+    let Limits { memory_bytes, nano_cpus, pids, disk_bytes } = spec.limits;
+    if memory_bytes <= 0 || nano_cpus <= 0 || pids <= 0 || disk_bytes == 0 {
         return invalid(format!(
-            "every limit must be positive (memory {memory_bytes} bytes, {nano_cpus} nano-CPUs, {pids} processes)"
+            "every limit must be positive (memory {memory_bytes} bytes, {nano_cpus} nano-CPUs, {pids} processes, disk {disk_bytes} bytes)"
         ));
     }
     let dirs = [
@@ -203,7 +203,7 @@ mod tests {
             env: vec![("HOME".into(), "/tmp".into())],
             user: "10001:10001".into(),
             network: NetworkAccess::None,
-            limits: Limits { memory_bytes: 1 << 28, nano_cpus: 1_000_000_000, pids: 128 },
+            limits: Limits { memory_bytes: 1 << 28, nano_cpus: 1_000_000_000, pids: 128, disk_bytes: 1 << 30 },
             timeout: Duration::from_secs(60),
         }
     }
@@ -229,6 +229,8 @@ mod tests {
     fn unlimited_steps_are_refused() {
         let unlimited = StepSpec { limits: Limits { pids: 0, ..spec().limits }, ..spec() };
         assert!(matches!(validate(&unlimited), Err(SandboxError::InvalidStep { .. })));
+        let no_disk = StepSpec { limits: Limits { disk_bytes: 0, ..spec().limits }, ..spec() };
+        assert!(matches!(validate(&no_disk), Err(SandboxError::InvalidStep { .. })));
     }
 
     #[test]

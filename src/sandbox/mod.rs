@@ -14,20 +14,23 @@
 //! the steps after it.
 
 mod container;
+mod disk;
 mod egress;
 mod read_back;
 mod setup;
 mod tail;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
 use futures::StreamExt as _;
 use tokio::time::Instant;
@@ -53,6 +56,9 @@ pub struct Limits {
     pub nano_cpus: i64,
     /// How many processes and threads may exist at once.
     pub pids: i64,
+    /// What the step may add to the disk, in bytes: to its writable layer, `/workspace` and `/errand`
+    /// together (see `disk`).
+    pub disk_bytes: u64,
 }
 
 /// What a step's container may reach.
@@ -110,6 +116,9 @@ pub struct StepOutput {
     pub timed_out: bool,
     pub oom_killed: bool,
     pub cancelled: bool,
+    /// Set when the step wrote more than its disk bound (and was killed, unless it had ended already):
+    /// the bound, in bytes.
+    pub disk_exceeded: Option<u64>,
 }
 
 /// Why a step could not run at all. A script failing, timing out or running out of memory is
@@ -141,6 +150,9 @@ pub struct Sandbox {
     egress_network: String,
     /// The addresses the egress proxy may connect to; [`AddressPolicy::strict`] unless the operator widens it.
     egress_policy: AddressPolicy,
+    /// Set once the engine refused to limit a container's writable layer (`disk`), so that later
+    /// containers are created without asking again.
+    storage_opt_unsupported: Arc<AtomicBool>,
 }
 
 impl Sandbox {
@@ -156,7 +168,12 @@ impl Sandbox {
             .with_context(|| {
                 format!("the Docker engine at {host} is not reachable: start it, or point DOCKER_HOST at it")
             })?;
-        Ok(Self { docker, egress_network: EGRESS_NETWORK.to_owned(), egress_policy: AddressPolicy::strict() })
+        Ok(Self {
+            docker,
+            egress_network: EGRESS_NETWORK.to_owned(),
+            egress_policy: AddressPolicy::strict(),
+            storage_opt_unsupported: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// Puts allowlisted steps on the internal network `name` instead of [`EGRESS_NETWORK`], so that tests
@@ -230,6 +247,7 @@ impl Sandbox {
                 timed_out: false,
                 oom_killed: false,
                 cancelled: true,
+                disk_exceeded: None,
             });
         }
         if !self.image_exists(&spec.image).await.map_err(|error| SandboxError::Engine {
@@ -240,21 +258,16 @@ impl Sandbox {
         }
         // The tail of a v7 UUID is random: unique enough for steps that share a job and name.
         let name = container::container_name(spec, JobId::generate().short());
-        let created = self
-            .docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-                container::container_body(spec),
-            )
-            .await;
-        let id = match created {
-            Ok(created) => created.id,
+        let created =
+            self.create_bounded_container(&name, container::container_body(spec), spec.limits.disk_bytes).await;
+        let (id, layer_bounded) = match created {
+            Ok(created) => created,
             // Removed between the check and the create.
             Err(error) if is_not_found(&error) => return Err(SandboxError::ImageMissing { image: spec.image.clone() }),
             Err(error) => return Err(SandboxError::engine("creating the step's container")(error)),
         };
         let guard = RemovalGuard { docker: self.docker.clone(), id: Some(id.clone()) };
-        let result = self.run_created(&id, spec, cancel).await;
+        let result = self.run_created(&id, spec, layer_bounded, cancel).await;
         guard.remove().await;
         result
     }
@@ -263,23 +276,38 @@ impl Sandbox {
         &self,
         id: &str,
         spec: &StepSpec,
+        layer_bounded: bool,
         cancel: &CancellationToken,
     ) -> Result<StepOutput, SandboxError> {
+        let disk = disk::DiskWatch::start(
+            &self.docker,
+            &spec.step,
+            vec![spec.workspace.clone(), spec.errand_dir.clone()],
+            spec.limits.disk_bytes,
+            (!layer_bounded).then(|| id.to_owned()),
+        )
+        .await?;
         let started = Instant::now();
         self.docker.start_container(id, None).await.map_err(SandboxError::engine("starting the step's container"))?;
 
         let mut timed_out = false;
         let mut cancelled = false;
+        let mut disk_exceeded = false;
         let mut exit = tokio::select! {
             exit = self.wait_for_exit(id) => Some(exit?),
             // `sleep` (unlike `started + timeout`) copes with an effectively unlimited timeout.
             () = tokio::time::sleep(spec.timeout) => { timed_out = true; None }
             () = cancel.cancelled() => { cancelled = true; None }
+            () = disk.until_exceeded() => { disk_exceeded = true; None }
         };
         if exit.is_none() {
             exit = Some(self.kill(id).await?);
         }
         let duration = started.elapsed();
+        // A step can write past its bound and exit between two measurements.
+        if !(timed_out || cancelled || disk_exceeded) {
+            disk_exceeded = disk.exceeded().await;
+        }
 
         let state = self
             .docker
@@ -298,6 +326,7 @@ impl Sandbox {
             timed_out,
             oom_killed: state.oom_killed.unwrap_or(false),
             cancelled,
+            disk_exceeded: disk_exceeded.then_some(spec.limits.disk_bytes),
         })
     }
 

@@ -10,14 +10,14 @@ use anyhow::Context as _;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::ContainerConfig;
 use bollard::query_parameters::{
-    CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    CommitContainerOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures::StreamExt as _;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::container::{self, WORKSPACE_DIR};
+use super::disk::DiskWatch;
 use super::tail::OutputTail;
 use super::{
     LABEL_JOB, LABEL_MANAGED, LABEL_STEP, RemovalGuard, Sandbox, SandboxError, StepOutput, StepSpec, engine_detail,
@@ -89,19 +89,15 @@ impl Sandbox {
         }
         let name = container::container_name(step, JobId::generate().short());
         let created = self
-            .docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-                container::setup_container_body(step, IDLE_SCRIPT),
-            )
+            .create_bounded_container(&name, container::setup_container_body(step, IDLE_SCRIPT), step.limits.disk_bytes)
             .await;
-        let id = match created {
-            Ok(created) => created.id,
+        let (id, layer_bounded) = match created {
+            Ok(created) => created,
             Err(error) if is_not_found(&error) => return Err(SandboxError::ImageMissing { image: step.image.clone() }),
             Err(error) => return Err(SandboxError::engine("creating the setup container")(error)),
         };
         let guard = RemovalGuard { docker: self.docker.clone(), id: Some(id.clone()) };
-        let result = self.run_setup_in(&id, spec, cancel).await;
+        let result = self.run_setup_in(&id, spec, layer_bounded, cancel).await;
         guard.remove().await;
         result
     }
@@ -110,6 +106,7 @@ impl Sandbox {
         &self,
         id: &str,
         spec: &SetupSpec,
+        layer_bounded: bool,
         cancel: &CancellationToken,
     ) -> Result<SetupOutput, SandboxError> {
         let step = &spec.container;
@@ -123,16 +120,30 @@ impl Sandbox {
             )
             .await
             .map_err(SandboxError::engine("creating the environment's home in the setup container"))?;
+        // All the commands together are one step against the disk bound. The workspace is read-only
+        // to them, so only errand's directory (and the writable layer) can grow.
+        let disk = DiskWatch::start(
+            &self.docker,
+            &step.step,
+            vec![step.errand_dir.clone()],
+            step.limits.disk_bytes,
+            (!layer_bounded).then(|| id.to_owned()),
+        )
+        .await?;
         self.docker.start_container(id, None).await.map_err(SandboxError::engine("starting the setup container"))?;
 
         let deadline = Instant::now() + step.timeout;
         let mut outputs = Vec::new();
         for command in &spec.commands {
-            let output = self.run_setup_command(id, step, command, deadline, cancel).await?;
-            let passed = output.exit_code == 0 && !output.timed_out && !output.cancelled && !output.oom_killed;
+            let output = self.run_setup_command(id, step, command, deadline, &disk, cancel).await?;
+            let passed = output.exit_code == 0
+                && !output.timed_out
+                && !output.cancelled
+                && !output.oom_killed
+                && output.disk_exceeded.is_none();
             outputs.push(output);
             if !passed {
-                // A timeout or cancellation already killed the container; a failure stops it here.
+                // A timeout, cancellation or the disk bound already killed the container; a failure stops it here.
                 self.kill(id).await?;
                 return Ok(SetupOutput { commands: outputs, image: None });
             }
@@ -167,13 +178,15 @@ impl Sandbox {
         Ok(SetupOutput { commands: outputs, image: Some(committed.id) })
     }
 
-    /// Runs one setup command as an exec in the running setup container, until `deadline`.
+    /// Runs one setup command as an exec in the running setup container, until `deadline` or until
+    /// setup has written more than its disk bound.
     async fn run_setup_command(
         &self,
         id: &str,
         step: &StepSpec,
         command: &str,
         deadline: Instant,
+        disk: &DiskWatch,
         cancel: &CancellationToken,
     ) -> Result<StepOutput, SandboxError> {
         let started = Instant::now();
@@ -202,9 +215,12 @@ impl Sandbox {
             });
         };
         let mut tail = OutputTail::default();
-        let (mut timed_out, mut was_cancelled) = (false, false);
+        let (mut timed_out, mut was_cancelled, mut disk_exceeded) = (false, false, false);
         let until_deadline = tokio::time::sleep_until(deadline);
         tokio::pin!(until_deadline);
+        // Pinned out of the loop, so that each chunk of output does not start the measuring over.
+        let over_disk_bound = disk.until_exceeded();
+        tokio::pin!(over_disk_bound);
         loop {
             tokio::select! {
                 chunk = output.next() => match chunk {
@@ -214,13 +230,19 @@ impl Sandbox {
                 },
                 () = &mut until_deadline => { timed_out = true; break }
                 () = cancel.cancelled() => { was_cancelled = true; break }
+                () = &mut over_disk_bound => { disk_exceeded = true; break }
             }
         }
-        if timed_out || was_cancelled {
+        let killed = timed_out || was_cancelled || disk_exceeded;
+        if killed {
             // The container goes, and every process in it with it.
             self.kill(id).await?;
         }
         let duration = started.elapsed();
+        // A command can write past the bound and end between two measurements.
+        if !killed {
+            disk_exceeded = disk.exceeded().await;
+        }
         let exit_code = self.exec_exit_code(&exec.id).await?;
         let oom_killed = exit_code != 0
             && self
@@ -232,12 +254,13 @@ impl Sandbox {
                 .and_then(|state| state.oom_killed)
                 .unwrap_or(false);
         Ok(StepOutput {
-            exit_code: if timed_out || was_cancelled { 137 } else { exit_code },
+            exit_code: if killed { 137 } else { exit_code },
             duration,
             output_tail: tail.into_text(),
             timed_out,
             oom_killed,
             cancelled: was_cancelled,
+            disk_exceeded: disk_exceeded.then_some(step.limits.disk_bytes),
         })
     }
 
@@ -304,6 +327,7 @@ fn cancelled(duration: Duration) -> StepOutput {
         timed_out: false,
         oom_killed: false,
         cancelled: true,
+        disk_exceeded: None,
     }
 }
 

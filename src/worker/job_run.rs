@@ -216,7 +216,7 @@ impl JobRun<'_> {
         }
 
         if outcome.agent_end != AgentEnd::Finished {
-            let timeout = config.timeout.unwrap_or(w.rollout_timeout());
+            let timeout = w.rollout.attempt_timeout(&config);
             let reason = w.publisher.renderer.agent_failure(outcome, timeout);
             self.tell_failure(&gh, &reason).await?;
             let short = reason.lines().next().unwrap_or_default().to_owned();
@@ -658,11 +658,5 @@ pub(super) async fn settle(
     if let Err(e) = result {
         // The lease runs out and another delivery settles the job.
         tracing::error!(job = %id, error = format!("{e:#}"), "could not settle the job in the queue");
-    }
-}
-
-impl Inner {
-    fn rollout_timeout(&self) -> Duration {
-        self.rollout.default_timeout()
     }
 }

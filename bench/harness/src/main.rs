@@ -200,7 +200,7 @@ impl Rig {
             ],
             user: format!("{0}:{0}", self.uid),
             network: NetworkAccess::None,
-            limits: Limits { memory_bytes: 4096 << 20, nano_cpus: 2_000_000_000, pids: 512 },
+            limits: Limits { memory_bytes: 4096 << 20, nano_cpus: 2_000_000_000, pids: 512, disk_bytes: 10240 << 20 },
             timeout: Duration::from_secs(120),
         };
         let output = self.sandbox.run_step(&spec, &CancellationToken::new()).await?;
@@ -303,8 +303,9 @@ async fn rollout_env(origin: &str, data_dir: &str, image: &str, mode: &str) -> R
         default_agent_command: None,
         agent_env: Vec::new(),
         sandbox_uid: if me == 0 { 10001 } else { me },
-        limits: Limits { memory_bytes: 4096 << 20, nano_cpus: 2_000_000_000, pids: 512 },
+        limits: Limits { memory_bytes: 4096 << 20, nano_cpus: 2_000_000_000, pids: 512, disk_bytes: 10240 << 20 },
         default_timeout: Duration::from_secs(600),
+        max_timeout: Duration::from_secs(600),
         env_cache_ttl: Duration::from_secs(12 * 3600),
     };
     let git = Git::new(CommitAuthor { name: "errand".into(), email: "errand@localhost".into() });
