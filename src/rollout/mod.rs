@@ -123,7 +123,7 @@ impl Rollout {
         }
         let deadline = started + timeout;
         let image = plan.config.image.clone().unwrap_or_else(|| self.settings.default_image.clone());
-        let agent = self.agent_step(plan.config)?;
+        let agent = agent_step(&self.settings, plan.config)?;
         if !self.sandbox.image_exists(&image).await.map_err(RolloutError::Transient)? {
             return Err(RolloutError::Abort(format!(
                 "the sandbox image `{image}` is not on this worker: build or pull it there, or name another `image` in `.errand.toml`"
@@ -188,45 +188,6 @@ impl Rollout {
             transcript,
             workspace: Some(workspace),
         })
-    }
-
-    /// The agent's command line and the variables it gets, or why none is configured.
-    ///
-    /// The agent step alone gets model credentials (never the checks), and only those it needs:
-    /// a preset its own API-key variables; a command the repository's `.errand.toml` names only
-    /// the variables the operator listed for such commands (a repository cannot widen what the
-    /// operator gave); the operator's own default command everything in the agent environment.
-    fn agent_step(&self, config: &RepoConfig) -> Result<AgentStep, RolloutError> {
-        let settings = &self.settings;
-        let agent = &config.agent;
-        let preset = agent.preset();
-        let pick = |names: &dyn Fn(&str) -> bool| -> Vec<(String, String)> {
-            settings
-                .agent_env
-                .iter()
-                .filter(|(name, _)| names(name))
-                .map(|(name, value)| (name.clone(), value.expose_secret().to_owned()))
-                .collect()
-        };
-        let (command, mut env) = match (&agent.command, preset, &settings.default_agent_command) {
-            (Some(command), _, _) => {
-                (command.clone(), pick(&|name| settings.custom_agent_env.iter().any(|n| n == name)))
-            }
-            (None, Some(preset), _) => {
-                (preset.command_line(agent.model.as_deref()), pick(&|name| preset.api_key_vars().contains(&name)))
-            }
-            (None, None, Some(command)) => (command.clone(), pick(&|_| true)),
-            (None, None, None) => {
-                return Err(RolloutError::Abort(
-                    "no agent is configured: add `agent = \"codex\"` (or another preset), or an `[agent]` section with `command = \"...\"`, to `.errand.toml`"
-                        .into(),
-                ));
-            }
-        };
-        if let (Some(model), Some(var)) = (agent.model.as_deref(), preset.and_then(|p| p.model_env())) {
-            env.push((var.to_owned(), model.to_owned()));
-        }
-        Ok(AgentStep { command, env, preset })
     }
 
     /// The attempt's workspace: a checkout of the base from the mirror (refreshed, if reused),
@@ -312,7 +273,44 @@ impl Rollout {
     }
 }
 
+/// The agent's command line and the variables it gets, or why none is configured.
+///
+/// The agent step alone gets model credentials (never the checks), and only those it needs:
+/// a preset its own API-key variables; a command the repository's `.errand.toml` names only
+/// the variables the operator listed for such commands (a repository cannot widen what the
+/// operator gave); the operator's own default command everything in the agent environment.
+fn agent_step(settings: &RolloutSettings, config: &RepoConfig) -> Result<AgentStep, RolloutError> {
+    let agent = &config.agent;
+    let preset = agent.preset();
+    let pick = |names: &dyn Fn(&str) -> bool| -> Vec<(String, String)> {
+        settings
+            .agent_env
+            .iter()
+            .filter(|(name, _)| names(name))
+            .map(|(name, value)| (name.clone(), value.expose_secret().to_owned()))
+            .collect()
+    };
+    let (command, mut env) = match (&agent.command, preset, &settings.default_agent_command) {
+        (Some(command), _, _) => (command.clone(), pick(&|name| settings.custom_agent_env.iter().any(|n| n == name))),
+        (None, Some(preset), _) => {
+            (preset.command_line(agent.model.as_deref()), pick(&|name| preset.api_key_vars().contains(&name)))
+        }
+        (None, None, Some(command)) => (command.clone(), pick(&|_| true)),
+        (None, None, None) => {
+            return Err(RolloutError::Abort(
+                "no agent is configured: add `agent = \"codex\"` (or another preset), or an `[agent]` section with `command = \"...\"`, to `.errand.toml`"
+                    .into(),
+            ));
+        }
+    };
+    if let (Some(model), Some(var)) = (agent.model.as_deref(), preset.and_then(|p| p.model_env())) {
+        env.push((var.to_owned(), model.to_owned()));
+    }
+    Ok(AgentStep { command, env, preset })
+}
+
 /// The agent step of an attempt.
+#[derive(Debug)]
 struct AgentStep {
     command: String,
     env: Vec<(String, String)>,
@@ -519,6 +517,46 @@ mod tests {
             Resources { memory_mb: Some(1 << 20), cpus: Some(64.0), pids: Some(1 << 20), disk_mb: Some(u64::MAX) };
         assert_eq!(lowered_limits(&raised, &worker_limits()), worker_limits());
         assert_eq!(lowered_limits(&Resources::default(), &worker_limits()), worker_limits());
+    }
+
+    fn settings_with_agent_env(default_agent_command: Option<&str>) -> RolloutSettings {
+        let secret = |value: &str| SecretString::from(value.to_owned());
+        RolloutSettings {
+            data_dir: PathBuf::from("/var/lib/errand"),
+            default_image: "debian:bookworm-slim".into(),
+            default_agent_command: default_agent_command.map(str::to_owned),
+            agent_env: vec![
+                ("OPENAI_API_KEY".into(), secret("sk-openai")),
+                ("ANTHROPIC_API_KEY".into(), secret("sk-anthropic")),
+                ("DEPLOY_TOKEN".into(), secret("deploy")),
+            ],
+            custom_agent_env: vec!["DEPLOY_TOKEN".into()],
+            sandbox_uid: 10001,
+            limits: worker_limits(),
+            default_timeout: Duration::from_secs(60),
+            max_timeout: Duration::from_secs(60),
+            env_cache_ttl: Duration::ZERO,
+        }
+    }
+
+    fn names(step: &AgentStep) -> Vec<&str> {
+        step.env.iter().map(|(name, _)| name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_preset_gets_its_own_keys_a_repositorys_command_only_what_the_operator_lists() {
+        let settings = settings_with_agent_env(Some("operator-agent"));
+        let claude = RepoConfig::parse("agent = \"claude\"\n").expect("valid");
+        assert_eq!(names(&agent_step(&settings, &claude).expect("an agent")), ["ANTHROPIC_API_KEY"]);
+        let codex = RepoConfig::parse("agent = \"codex\"\n").expect("valid");
+        assert_eq!(names(&agent_step(&settings, &codex).expect("an agent")), ["OPENAI_API_KEY"]);
+        let custom = RepoConfig::parse("[agent]\ncommand = \"env\"\n").expect("valid");
+        assert_eq!(names(&agent_step(&settings, &custom).expect("an agent")), ["DEPLOY_TOKEN"]);
+        let operators = agent_step(&settings, &RepoConfig::default()).expect("the operator's agent");
+        assert_eq!(operators.command, "operator-agent");
+        assert_eq!(names(&operators), ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEPLOY_TOKEN"]);
+        let none = settings_with_agent_env(None);
+        assert!(matches!(agent_step(&none, &RepoConfig::default()), Err(RolloutError::Abort(_))));
     }
 
     #[test]

@@ -818,6 +818,28 @@ impl FakeGithub {
         resolve(&bare, git_ref)
     }
 
+    /// The whole message of the commit `git_ref` names, if it exists.
+    pub fn commit_message(&self, repo: &str, git_ref: &str) -> Option<String> {
+        let bare = self.world().repo(repo).bare.clone();
+        if !safe_for_git(git_ref) {
+            return None;
+        }
+        let output = git(&bare, &["log", "-1", "--format=%B", git_ref, "--"]);
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Every path in the tree of `git_ref`, recursively, sorted.
+    pub fn paths_at(&self, repo: &str, git_ref: &str) -> Vec<String> {
+        let bare = self.world().repo(repo).bare.clone();
+        if !safe_for_git(git_ref) {
+            return Vec::new();
+        }
+        let output = git(&bare, &["ls-tree", "-r", "--name-only", git_ref]);
+        let mut paths: Vec<String> = String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect();
+        paths.sort();
+        paths
+    }
+
     /// The branch names in the bare repository, sorted.
     pub fn branches(&self, repo: &str) -> Vec<String> {
         let bare = self.world().repo(repo).bare.clone();

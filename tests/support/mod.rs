@@ -5,6 +5,7 @@
 pub mod docker;
 pub mod fake_github;
 pub mod fake_slack;
+pub mod installation;
 pub mod redis;
 pub mod signing;
 pub mod world;

@@ -69,6 +69,12 @@ pub enum Auth {
     App,
 }
 
+/// What the worker gives agents: `ERRAND_AGENT_ENV_FILE` and `ERRAND_CUSTOM_AGENT_ENV`.
+struct AgentEnv {
+    file: std::path::PathBuf,
+    for_commands: Vec<String>,
+}
+
 pub struct World {
     pub github: FakeGithub,
     /// The fake Slack, in worlds started with [`World::start_with_slack`].
@@ -105,16 +111,28 @@ impl World {
 
     /// A world whose worker gives the agent the variables in `agent_env_file` (`NAME=VALUE`).
     pub async fn start_with_agent_env(errand_toml: &str, agent_env_file: std::path::PathBuf) -> World {
+        Self::start_with_agent_env_for_commands(errand_toml, agent_env_file, &[]).await
+    }
+
+    /// [`World::start_with_agent_env`], where a command named by `.errand.toml` also gets the
+    /// variables `for_commands` names (`ERRAND_CUSTOM_AGENT_ENV`).
+    pub async fn start_with_agent_env_for_commands(
+        errand_toml: &str,
+        agent_env_file: std::path::PathBuf,
+        for_commands: &[&str],
+    ) -> World {
         let queue =
             Queue::Memory(MemoryQueue::new(QueueSettings { lease: Duration::from_secs(60), max_deliveries: 3 }));
-        Self::start_with(queue, errand_toml, Auth::Token, Some(agent_env_file), false).await
+        let agent_env =
+            AgentEnv { file: agent_env_file, for_commands: for_commands.iter().map(|n| (*n).to_owned()).collect() };
+        Self::start_with(queue, errand_toml, Auth::Token, Some(agent_env), false).await
     }
 
     async fn start_with(
         queue: Queue,
         errand_toml: &str,
         auth: Auth,
-        agent_env_file: Option<std::path::PathBuf>,
+        agent_env: Option<AgentEnv>,
         with_slack: bool,
     ) -> World {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -146,8 +164,8 @@ impl World {
             retry_delay: Duration::from_millis(10),
             shutdown_grace: Duration::from_secs(5),
             max_attempts: 4,
-            agent_env_file,
-            custom_agent_env: Vec::new(),
+            custom_agent_env: agent_env.as_ref().map(|env| env.for_commands.clone()).unwrap_or_default(),
+            agent_env_file: agent_env.map(|env| env.file),
             env_cache_ttl: Duration::from_secs(12 * 3600),
             egress_allow_nets: Vec::new(),
         };
