@@ -308,6 +308,22 @@ pub struct AllArgs {
     pub slack: SlackArgs,
 }
 
+/// Prefix of errand's branches when a repository names none.
+pub const DEFAULT_BRANCH_PREFIX: &str = "errand/";
+
+/// Whether `prefix` makes branch names git and GitHub take, and nothing else: the names are
+/// pushed and shown, so they are kept to plain characters.
+fn is_branch_prefix(prefix: &str) -> bool {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/');
+    !prefix.is_empty()
+        && prefix.len() <= 40
+        && prefix.bytes().all(allowed)
+        && !prefix.starts_with(['/', '-', '.'])
+        && !prefix.contains("..")
+        && !prefix.contains("//")
+        && !prefix.contains("/.")
+}
+
 /// The name of the repository settings file, read from the default branch.
 pub const REPO_CONFIG_FILE: &str = ".errand.toml";
 
@@ -549,6 +565,15 @@ impl RepoConfig {
             let message = format!("agent preset `{name}` is unknown; the presets are {}", known.join(", "));
             return Err(RepoConfigError { line: None, message });
         }
+        if let Some(prefix) = config.branch_prefix.as_deref()
+            && !is_branch_prefix(prefix)
+        {
+            let message = format!(
+                "`branch_prefix = \"{}\"` is not a branch name prefix: use up to 40 letters, digits, `.`, `_`, `-` and `/` (not at the start), like \"errand/\"",
+                prefix.escape_default()
+            );
+            return Err(RepoConfigError { line: None, message });
+        }
         if config.agent.preset.is_some() && config.agent.command.is_some() {
             let message = "`[agent]` has both `preset` and `command`: keep one".to_owned();
             return Err(RepoConfigError { line: None, message });
@@ -595,7 +620,7 @@ impl RepoConfig {
     }
 
     pub fn branch_prefix(&self) -> &str {
-        self.branch_prefix.as_deref().unwrap_or("errand/")
+        self.branch_prefix.as_deref().unwrap_or(DEFAULT_BRANCH_PREFIX)
     }
 
     pub fn baseline_checks(&self) -> bool {
@@ -628,6 +653,18 @@ lint = "make lint"
         assert_eq!(config.timeout, Some(Duration::from_secs(1800)));
         assert_eq!(config.checks.keys().collect::<Vec<_>>(), ["test", "lint"]);
         assert_eq!(config.network, NetworkPolicy::None);
+    }
+
+    #[test]
+    fn a_branch_prefix_is_plain_characters_only() {
+        for good in ["errand/", "bots/errand-", "ai_work/v2."] {
+            let config = RepoConfig::parse(&format!("branch_prefix = \"{good}\"\n")).expect(good);
+            assert_eq!(config.branch_prefix(), good);
+        }
+        for bad in ["", "-x", "/x", "a..b", "a b", "a//b", "x/.hidden", "a:b", "a~1", "[x]", &"x".repeat(41)] {
+            let error = RepoConfig::parse(&format!("branch_prefix = \"{bad}\"\n")).expect_err(bad);
+            assert!(error.to_string().contains("is not a branch name prefix"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -10,19 +10,34 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::secrets::Redactor;
 
+/// Where redacted lines go: stderr, or a test's buffer.
+type Sink = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
 /// The redactor log lines pass. It starts with token shapes only and learns the process's
 /// secrets once they are read ([`LogRedaction::set`]).
-#[derive(Clone, Default)]
-pub struct LogRedaction(Arc<RwLock<Redactor>>);
+#[derive(Clone)]
+pub struct LogRedaction {
+    redactor: Arc<RwLock<Redactor>>,
+    sink: Sink,
+}
+
+impl Default for LogRedaction {
+    fn default() -> Self {
+        let stderr: Sink = Arc::new(|bytes: &[u8]| {
+            let _ = std::io::stderr().lock().write_all(bytes);
+        });
+        Self { redactor: Arc::default(), sink: stderr }
+    }
+}
 
 impl LogRedaction {
     /// From now on, lines pass `redactor`.
     pub fn set(&self, redactor: &Redactor) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = redactor.clone();
+        *self.redactor.write().unwrap_or_else(|e| e.into_inner()) = redactor.clone();
     }
 
     pub fn redact(&self, text: &str) -> String {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).redact(text)
+        self.redactor.read().unwrap_or_else(|e| e.into_inner()).redact(text)
     }
 }
 
@@ -41,7 +56,8 @@ impl<'a> MakeWriter<'a> for LogRedaction {
     type Writer = RedactedLine;
 
     fn make_writer(&'a self) -> Self::Writer {
-        RedactedLine { redactor: self.0.read().unwrap_or_else(|e| e.into_inner()).clone(), line: Vec::new() }
+        let redactor = self.redactor.read().unwrap_or_else(|e| e.into_inner()).clone();
+        RedactedLine { redactor, line: Vec::new(), sink: self.sink.clone() }
     }
 }
 
@@ -50,6 +66,7 @@ impl<'a> MakeWriter<'a> for LogRedaction {
 pub struct RedactedLine {
     redactor: Redactor,
     line: Vec<u8>,
+    sink: Sink,
 }
 
 impl std::io::Write for RedactedLine {
@@ -69,24 +86,33 @@ impl Drop for RedactedLine {
             return;
         }
         let text = self.redactor.redact(&String::from_utf8_lossy(&self.line));
-        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        (self.sink)(text.as_bytes());
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write as _;
+    use std::sync::Mutex;
+
     use super::*;
 
     #[test]
-    fn a_line_is_written_redacted_by_the_secrets_set_later() {
-        let redaction = LogRedaction::default();
+    fn a_line_is_written_whole_and_redacted_by_the_secrets_set_later() {
+        let written = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = written.clone();
+        let sink: Sink = Arc::new(move |bytes: &[u8]| sink.lock().expect("the buffer").extend_from_slice(bytes));
+        let redaction = LogRedaction { sink, ..LogRedaction::default() };
         redaction.set(&Redactor::new(["the-redis-password-1".to_owned()]));
+
         let mut line = redaction.make_writer();
-        let _ = line.write(b"connecting to redis://:the-redis-password-1@redis failed");
-        assert_eq!(
-            redaction.redact(&String::from_utf8_lossy(&line.line)),
-            "connecting to redis://:[redacted]@redis failed"
-        );
-        assert_eq!(line.redactor.redact("the-redis-password-1"), "[redacted]", "the writer holds the secrets set");
+        // The formatter may write one event in pieces: a secret split between them is still found.
+        line.write_all(b"connecting to redis://:the-redis-").expect("written");
+        line.write_all(b"password-1@redis failed\n").expect("written");
+        assert!(written.lock().expect("the buffer").is_empty(), "nothing is written before the event is whole");
+        drop(line);
+
+        let text = String::from_utf8(written.lock().expect("the buffer").clone()).expect("UTF-8");
+        assert_eq!(text, "connecting to redis://:[redacted]@redis failed\n");
     }
 }

@@ -48,6 +48,15 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_events_file_that_links_elsewhere_is_refused_and_not_read() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let secret = dir.path().join("worker-secret");
+        std::fs::write(&secret, "{\"type\":\"turn.completed\"}\n").expect("writing");
+        std::os::unix::fs::symlink(&secret, dir.path().join("agent-events.jsonl")).expect("a link");
+        assert_eq!(read_transcript(dir.path(), EventFormat::CodexJson).await, Err(Refusal::Symlink));
+    }
+
+    #[tokio::test]
     async fn a_large_events_file_is_read_from_its_end() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let codex = include_str!("../../tests/data/agents/codex.jsonl");

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::Inner;
 use super::review;
 use crate::chat::thread::thread_context;
-use crate::config::{AgentConfig, REPO_CONFIG_FILE, RepoConfig};
+use crate::config::{AgentConfig, DEFAULT_BRANCH_PREFIX, REPO_CONFIG_FILE, RepoConfig};
 use crate::forge::RepoInfo;
 use crate::forge::github::{PullInfo, Reactable};
 use crate::forge::{ForgeError, RepoClient};
@@ -234,13 +234,18 @@ impl JobRun<'_> {
         let renderer = &w.publisher.renderer;
         let git = w.rollout.mirrors().git();
         let token = gh.git_token().await?;
+        // Branch names are pushed and shown: one holding a secret errand knows is not used.
+        let prefix = match config.branch_prefix() {
+            prefix if renderer.redactor.redact(prefix) == prefix => prefix,
+            _ => DEFAULT_BRANCH_PREFIX,
+        };
         let work_name = match &place {
             Place::NewBranch { .. } => match job.reply.issue() {
-                Some(issue) => format!("{}issue-{issue}-{}", config.branch_prefix(), job.id.short()),
-                None => format!("{}slack-{}", config.branch_prefix(), job.id.short()),
+                Some(issue) => format!("{prefix}issue-{issue}-{}", job.id.short()),
+                None => format!("{prefix}slack-{}", job.id.short()),
             },
             Place::PullBranch { pull } | Place::StackedOn { pull } => {
-                format!("{}pr-{}-{}", config.branch_prefix(), pull.number, job.id.short())
+                format!("{prefix}pr-{}-{}", pull.number, job.id.short())
             }
         };
         // With several attempts, the others' work is pushed to branches of their own, so people
