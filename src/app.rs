@@ -242,7 +242,7 @@ pub async fn build_worker(
             env_cache_ttl: options.env_cache_ttl,
         },
     );
-    let publisher = Publisher::new(renderer(github_args, redactor), queue.clone()).with_slack(slack);
+    let publisher = Publisher::new(renderer(github_args, redactor), queue.clone(), github.clone()).with_slack(slack);
     let settings = WorkerSettings {
         name: format!("{}-{}-{}", hostname(), std::process::id(), &JobId::generate().short()[4..]),
         concurrency: options.concurrency,
@@ -259,27 +259,18 @@ fn hostname() -> String {
 
 /// Posts acknowledgements (👀 and the tracking comment) and replies for jobs `serve` accepted, outside the
 /// webhook request.
-pub async fn acknowledge_accepted_jobs(
-    mut accepted: mpsc::Receiver<JobId>,
-    queue: Queue,
-    github: Github,
-    publisher: Publisher,
-) {
+pub async fn acknowledge_accepted_jobs(mut accepted: mpsc::Receiver<JobId>, queue: Queue, publisher: Publisher) {
     while let Some(id) = accepted.recv().await {
-        let (queue, github, publisher) = (queue.clone(), github.clone(), publisher.clone());
+        let (queue, publisher) = (queue.clone(), publisher.clone());
         tokio::spawn(async move {
             let Ok(Some(record)) = queue.get(&id).await else { return };
             let acked = async {
-                // A Slack job is acknowledged in Slack: no GitHub call needed.
-                let gh = match record.job.reply.is_slack() {
-                    true => None,
-                    false => Some(github.for_repo(&record.job.repo, record.job.installation_id).await?),
-                };
+                let conversation = publisher.conversation(&record.job).await?;
                 match &record.job.kind {
-                    JobKind::Task | JobKind::UseAttempt { .. } => publisher.acknowledge(gh.as_ref(), &record).await,
+                    JobKind::Task | JobKind::UseAttempt { .. } => conversation.acknowledge(&record).await,
                     // A reply (help, status, stop) is the whole answer: posted at once, however
                     // busy the workers are; the worker that claims the job finds it posted.
-                    JobKind::Reply { text } => publisher.reply(gh.as_ref(), &record, text).await,
+                    JobKind::Reply { reply, mention } => conversation.reply(&record, reply, mention).await,
                 }
             };
             // The worker acknowledges when it claims the job if this fails.
@@ -335,8 +326,9 @@ async fn run_ingress(
     let acks = match github {
         Some(github) => {
             let github = github.with_redactor(redactor.clone());
-            let publisher = Publisher::new(renderer(parts.github_args, redactor), queue.clone()).with_slack(slack);
-            tokio::spawn(acknowledge_accepted_jobs(accepted, queue.clone(), github, publisher));
+            let publisher =
+                Publisher::new(renderer(parts.github_args, redactor), queue.clone(), github).with_slack(slack);
+            tokio::spawn(acknowledge_accepted_jobs(accepted, queue.clone(), publisher));
             Some(acks)
         }
         None => {

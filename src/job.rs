@@ -6,6 +6,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::request::Reply;
+use crate::request::ids::{CommentId, IssueNumber, MessageTs, ReviewId, SlackChannel, SlackTeam, ThreadKey};
+
 /// A job's id: a time-ordered UUID (v7) in its simple form, kept through reclaims and retries.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -122,48 +125,49 @@ pub enum Source {
     Api,
 }
 
-/// Where a job's acknowledgement, progress and result are posted.
+/// Where a job's acknowledgement, progress and result are posted (publishing resolves it into a
+/// live conversation once per job).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReplyTarget {
     /// A comment on a GitHub issue (or a pull request's conversation).
     GithubIssue {
-        /// The issue or pull request number.
-        issue: u64,
+        /// The issue or pull request.
+        issue: IssueNumber,
         /// The comment that asked (gets the 👀 reaction); `None` when the issue itself asked (it
-        /// was assigned to errand or labelled). GitHub ids exceed 2^31.
-        comment_id: Option<u64>,
+        /// was assigned to errand or labelled).
+        comment_id: Option<CommentId>,
     },
     /// A pull request review: errand answers in the review threads that asked.
     GithubReview {
-        pull: u64,
+        pull: IssueNumber,
         /// The review; every comment of it that mentions errand is addressed by the one job.
-        review_id: Option<u64>,
+        review_id: Option<ReviewId>,
         /// The review comment that asked, if a comment (not the review's own text) did.
-        comment_id: Option<u64>,
+        comment_id: Option<CommentId>,
         /// The first comment of that comment's thread: replies go there (GitHub takes no replies
         /// to replies).
-        thread_id: Option<u64>,
+        thread_id: Option<CommentId>,
     },
     /// A Slack thread: errand replies in it, edits its reply as the job moves, and reacts on the
     /// message that asked.
     Slack {
-        /// The workspace (`team_id`) the request came from.
-        team: String,
-        channel: String,
+        /// The workspace the request came from.
+        team: SlackTeam,
+        channel: SlackChannel,
         /// The message that asked (gets 👀, then ✅ or ❌); `None` for a slash command, which
         /// has no message: errand then starts a thread of its own.
-        ts: Option<String>,
+        ts: Option<MessageTs>,
         /// The thread errand answers in; `None` until errand has started one for a slash command.
-        thread_ts: Option<String>,
+        thread_ts: Option<MessageTs>,
         /// The GitHub issue the message linked, if any: the pull request closes it.
-        issue: Option<u64>,
+        issue: Option<IssueNumber>,
     },
 }
 
 impl ReplyTarget {
     /// The comment that asked, if a GitHub comment did.
-    pub fn asking_comment(&self) -> Option<u64> {
+    pub fn asking_comment(&self) -> Option<CommentId> {
         match *self {
             Self::GithubIssue { comment_id, .. } | Self::GithubReview { comment_id, .. } => comment_id,
             Self::Slack { .. } => None,
@@ -171,7 +175,7 @@ impl ReplyTarget {
     }
 
     /// The issue or pull request the request was made on (or linked, from Slack).
-    pub fn issue(&self) -> Option<u64> {
+    pub fn issue(&self) -> Option<IssueNumber> {
         match *self {
             Self::GithubIssue { issue, .. } => Some(issue),
             Self::GithubReview { pull, .. } => Some(pull),
@@ -179,18 +183,14 @@ impl ReplyTarget {
         }
     }
 
-    pub fn is_slack(&self) -> bool {
-        matches!(self, Self::Slack { .. })
-    }
-
     /// The conversation a request belongs to: an issue or pull request of `repo`, or a Slack
     /// thread; `None` for a slash command, which has no thread until errand starts one.
-    pub fn conversation(&self, repo: &RepoName) -> Option<String> {
+    pub fn conversation(&self, repo: &RepoName) -> Option<ThreadKey> {
         match self {
-            Self::GithubIssue { issue, .. } => Some(thread_key(repo, *issue)),
-            Self::GithubReview { pull, .. } => Some(thread_key(repo, *pull)),
+            Self::GithubIssue { issue, .. } => Some(ThreadKey::github(repo, *issue)),
+            Self::GithubReview { pull, .. } => Some(ThreadKey::github(repo, *pull)),
             Self::Slack { channel, thread_ts, .. } => {
-                thread_ts.as_ref().map(|thread_ts| slack_thread_key(channel, thread_ts))
+                thread_ts.as_ref().map(|thread_ts| ThreadKey::slack(channel, thread_ts))
             }
         }
     }
@@ -212,7 +212,7 @@ pub struct Task {
 /// The pull request a follow-up works on: its head branch gets the new commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowUp {
-    pub pull: u64,
+    pub pull: IssueNumber,
 }
 
 /// What a job does.
@@ -222,8 +222,9 @@ pub enum JobKind {
     /// Run the agent on the task.
     #[default]
     Task,
-    /// Only answer in the thread (help, a malformed command): no agent, no permission needed.
-    Reply { text: String },
+    /// Only answer in the thread (help, a malformed command, status): no agent, no permission
+    /// needed. `mention` is the name the person used, to address the answer.
+    Reply { reply: Reply, mention: String },
     /// Put another attempt of a best-of-N job in its pull request (`use attempt N`).
     UseAttempt { attempt: u32 },
 }
@@ -260,24 +261,14 @@ pub struct Job {
 impl Job {
     /// The conversation the job belongs to (an issue or a pull request): tasks of one thread run
     /// one at a time, in order, and `stop`, `status` and `retry` act on them. Replies have none.
-    pub fn thread(&self) -> Option<String> {
+    pub fn thread(&self) -> Option<ThreadKey> {
         match self.kind {
             JobKind::Task | JobKind::UseAttempt { .. } => {
-                Some(self.reply.conversation(&self.repo).unwrap_or_else(|| format!("job:{}", self.id)))
+                Some(self.reply.conversation(&self.repo).unwrap_or_else(|| ThreadKey::job(&self.id)))
             }
             JobKind::Reply { .. } => None,
         }
     }
-}
-
-/// The thread key of a Slack thread (a channel id is unique across workspaces).
-pub fn slack_thread_key(channel: &str, thread_ts: &str) -> String {
-    format!("slack:{channel}:{thread_ts}")
-}
-
-/// The thread key of an issue or pull request.
-pub fn thread_key(repo: &RepoName, issue: u64) -> String {
-    format!("github:{repo}#{issue}")
 }
 
 /// A job's place in its life, as the job API reports it.

@@ -23,7 +23,6 @@
 pub mod agents;
 pub mod app;
 pub mod chat;
-pub mod command;
 pub mod config;
 pub mod forge;
 pub mod ingress;
@@ -31,6 +30,7 @@ pub mod job;
 pub mod logging;
 pub mod publish;
 pub mod queue;
+pub mod request;
 pub mod rollout;
 pub mod sandbox;
 pub mod secrets;

@@ -5,6 +5,7 @@
 #[allow(dead_code, reason = "this test uses only the signature helper")]
 mod signing;
 
+use errand::request::ids::{CommentId, IssueNumber};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -154,7 +155,7 @@ async fn an_operator_lists_dead_jobs_and_requeues_one() {
         created_at: chrono::Utc::now(),
         installation_id: None,
         task: Task { instruction: "fix this".into(), title: "t".into(), body: String::new(), url: String::new() },
-        reply: ReplyTarget::GithubIssue { issue: 7, comment_id: Some(1) },
+        reply: ReplyTarget::GithubIssue { issue: IssueNumber(7), comment_id: Some(CommentId(1)) },
         kind: Default::default(),
         follow_up: None,
         attempts: None,

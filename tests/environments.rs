@@ -20,12 +20,13 @@ use docker_support::{TEST_IMAGE, containers_of_job, docker, sandbox_with_test_im
 use errand::config::RepoConfig;
 use errand::forge::git::{CommitAuthor, Git, MirrorCache};
 use errand::job::{Job, JobId, RepoName};
-use errand::publish::{Redactor, Renderer};
+use errand::publish::Renderer;
 use errand::rollout::environment::{
     ENV_HOME, ENV_REPOSITORY, HOLD_REPOSITORY, LABEL_ENV, LABEL_ENV_CREATED, LABEL_ENV_KEY, LABEL_ENV_REPO,
 };
 use errand::rollout::{AgentEnd, CheckResult, EnvironmentState, Outcome, Plan, Rollout, RolloutSettings};
 use errand::sandbox::Limits;
+use errand::secrets::Redactor;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 

@@ -212,7 +212,7 @@ async fn a_malformed_command_queues_a_reply_that_says_how_to_get_help() {
     assert_eq!(answer.status, 202, "{:?}", answer.json);
     let jobs = ingress.queue.list(10).await.unwrap();
     assert_eq!(jobs.len(), 1);
-    let errand::job::JobKind::Reply { text } = &jobs[0].job.kind else { panic!("a reply job: {:?}", jobs[0].job.kind) };
+    let text = reply_text(&jobs[0].job);
     assert!(text.contains("--model") && text.ends_with("Write `@agent help` to see what I can do."), "{text}");
 }
 
@@ -424,7 +424,7 @@ async fn a_requester_over_the_rate_limit_is_told_once_then_refused() {
     let told = ingress.deliver("issue_comment", "limit-2", &issue_comment("@agent fix")).await;
     assert_eq!(told.status, 202, "{:?}", told.json);
     let record = ingress.queue.get(&told.json["job_id"].as_str().unwrap().parse().unwrap()).await.unwrap().unwrap();
-    let errand::job::JobKind::Reply { text } = &record.job.kind else { panic!("a reply job: {:?}", record.job.kind) };
+    let text = reply_text(&record.job);
     assert!(text.contains("limit of 2 requests per minute") && text.contains("try again in"), "{text}");
     // Further requests in the window: 429 with Retry-After, and no second reply.
     let refused = ingress.deliver("issue_comment", "limit-3", &issue_comment("@agent fix")).await;
@@ -447,7 +447,7 @@ async fn a_repository_over_its_rate_limit_tells_the_requester() {
     let told = ingress.deliver("issue_comment", "repo-1", &issue_comment("@agent fix")).await;
     assert_eq!(told.status, 202, "{:?}", told.json);
     let jobs = ingress.queue.list(10).await.unwrap();
-    let errand::job::JobKind::Reply { text } = &jobs[0].job.kind else { panic!("a reply job: {:?}", jobs[0].job.kind) };
+    let text = reply_text(&jobs[0].job);
     assert!(text.contains("this repository has reached the limit of 1 request per minute"), "{text}");
 }
 
@@ -457,4 +457,15 @@ fn the_test_signer_agrees_with_githubs_documented_vector() {
         github_signature("It's a Secret to Everybody", b"Hello, World!"),
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     );
+}
+
+/// What a reply job says, in the words errand posts.
+fn reply_text(job: &errand::job::Job) -> String {
+    let errand::job::JobKind::Reply { reply, mention } = &job.kind else { panic!("a reply job: {:?}", job.kind) };
+    let renderer = errand::publish::Renderer {
+        mention: "@agent".into(),
+        public_url: None,
+        redactor: errand::secrets::Redactor::default(),
+    };
+    renderer.reply_text(job, reply, mention)
 }

@@ -2,7 +2,7 @@
 //! text; a mention inside a fenced code block or a quote never yields a command; and prose around
 //! a comment without mentions changes nothing. Case counts are bounded so CI stays fast.
 
-use errand::command::{Command, ParseError, parse_comment};
+use errand::request::command::{Command, ParseError, parse_comment};
 use proptest::prelude::*;
 
 fn agent() -> Vec<String> {

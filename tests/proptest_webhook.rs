@@ -145,7 +145,7 @@ fn a_huge_comment_is_read() {
     let Ok(GithubEvent::Trigger(trigger)) = parse("issue_comment", comment(&body).to_string().as_bytes()) else {
         panic!("a trigger")
     };
-    assert!(matches!(trigger.command, Ok(errand::command::Command::Task { .. })));
+    assert!(matches!(trigger.asked.command, Ok(errand::request::command::Command::Task { .. })));
     let many = "@agent go\n\n".repeat(100_000);
     assert!(matches!(parse("issue_comment", comment(&many).to_string().as_bytes()), Ok(GithubEvent::Trigger(_))));
 }

@@ -4,6 +4,7 @@
 #[path = "support/redis.rs"]
 mod test_redis;
 
+use errand::request::ids::{CommentId, IssueNumber, ThreadKey};
 use std::future::Future;
 use std::time::Duration;
 
@@ -104,7 +105,7 @@ fn job(n: u64) -> Job {
             body: "It is broken.".into(),
             url: format!("https://github.com/acme/calculator/issues/{n}#issuecomment-{n}"),
         },
-        reply: ReplyTarget::GithubIssue { issue: n, comment_id: Some(1000 + n) },
+        reply: ReplyTarget::GithubIssue { issue: IssueNumber(n), comment_id: Some(CommentId(1000 + n)) },
         kind: Default::default(),
         follow_up: None,
         attempts: None,
@@ -410,13 +411,14 @@ async fn updates_merge_into_the_record_and_keep_large_ids_exact(backend: Backend
 
 async fn a_thread_lists_its_open_tasks_oldest_first_and_remembers_the_last(backend: Backend) {
     let queue = backend.queue(LONG_LEASE).await;
-    let thread = "github:acme/calculator#1";
+    let repo: errand::job::RepoName = "acme/calculator".parse().unwrap();
+    let thread = &ThreadKey::github(&repo, IssueNumber(1));
     let first = enqueue(&queue, 1).await;
     let other_thread = enqueue(&queue, 2).await;
     let second = enqueue(&queue, 1).await;
     // A reply (help, status) belongs to no thread: it never waits and is never retried.
     let mut reply = job(1);
-    reply.kind = JobKind::Reply { text: "help".into() };
+    reply.kind = JobKind::Reply { reply: errand::request::Reply::Help, mention: "@agent".into() };
     queue.enqueue(reply, "test:reply").await.unwrap();
 
     let ids = |records: Vec<errand::job::JobRecord>| records.into_iter().map(|r| r.job.id).collect::<Vec<_>>();
@@ -427,7 +429,7 @@ async fn a_thread_lists_its_open_tasks_oldest_first_and_remembers_the_last(backe
     assert_eq!(delivery.record.job.id, first);
     queue.finish(&delivery, JobStatus::Succeeded, None).await.unwrap();
     assert_eq!(ids(queue.open_in_thread(thread).await.unwrap()), std::slice::from_ref(&second));
-    assert_eq!(ids(queue.open_in_thread("github:acme/calculator#2").await.unwrap()), [other_thread]);
+    assert_eq!(ids(queue.open_in_thread(&ThreadKey::github(&repo, IssueNumber(2))).await.unwrap()), [other_thread]);
 
     for _ in 0..3 {
         let delivery = claim_soon(&queue, "worker-a").await;
@@ -436,7 +438,7 @@ async fn a_thread_lists_its_open_tasks_oldest_first_and_remembers_the_last(backe
     assert!(queue.open_in_thread(thread).await.unwrap().is_empty());
     let last = queue.last_in_thread(thread).await.unwrap().expect("the thread's last job");
     assert_eq!((last.job.id, last.status), (second, JobStatus::Cancelled));
-    assert!(queue.last_in_thread("github:acme/calculator#9").await.unwrap().is_none());
+    assert!(queue.last_in_thread(&ThreadKey::github(&repo, IssueNumber(9))).await.unwrap().is_none());
 }
 
 async fn a_deferred_job_comes_back_without_counting_a_delivery(backend: Backend) {

@@ -41,7 +41,7 @@
 
 use serde_json::Value;
 
-use crate::command::{self, Command, ParseError};
+use crate::request::command::{self, Command, ParseError};
 
 /// The mention name a Slack mention of errand reads as when no name is configured.
 const FALLBACK_MENTION: &str = "@errand";
@@ -505,7 +505,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::command::TaskOptions;
+    use crate::request::command::TaskOptions;
 
     const APP_MENTION_DOCS: &str = include_str!("../../tests/data/slack/event_callback.app_mention.json");
     const APP_MENTION_BOLT: &str = include_str!("../../tests/data/slack/event_callback.app_mention.bolt-python.json");

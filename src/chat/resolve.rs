@@ -17,7 +17,7 @@
 //! 4. A configured repository (a channel default of any channel) written anywhere as a word
 //!    (`acme/webapp: fix the flaky test`). Removed.
 //! 5. Otherwise the channel's default repository, and failing that: unresolved (errand asks,
-//!    [`render_which_repository`]).
+//!    `SlackNotice::WhichRepository`).
 //!
 //! A bare `owner/name` that is neither configured nor after a preposition is never taken
 //! (`and/or`, `src/main.rs`, `1/2`, `client/server` in prose): a wrong guess would run an agent
@@ -36,11 +36,12 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::job::RepoName;
+use crate::request::ids::{GithubItem, IssueNumber};
 
 /// The setting the channel defaults come from, for error messages.
-const DEFAULT_REPOS_SETTING: &str = "ERRAND_SLACK_DEFAULT_REPOS";
-const ALLOWED_CHANNELS_SETTING: &str = "ERRAND_SLACK_ALLOWED_CHANNELS";
-const ALLOWED_USERS_SETTING: &str = "ERRAND_SLACK_ALLOWED_USERS";
+pub const DEFAULT_REPOS_SETTING: &str = "ERRAND_SLACK_DEFAULT_REPOS";
+pub const ALLOWED_CHANNELS_SETTING: &str = "ERRAND_SLACK_ALLOWED_CHANNELS";
+pub const ALLOWED_USERS_SETTING: &str = "ERRAND_SLACK_ALLOWED_USERS";
 const ALLOWED_TEAMS_SETTING: &str = "the allowed Slack teams";
 
 /// The longest Slack id accepted in configuration (Slack's are about 9 to 11 characters).
@@ -215,21 +216,6 @@ impl ChannelDefaults {
 
     pub fn is_empty(&self) -> bool {
         self.by_channel.is_empty()
-    }
-}
-
-/// An issue or pull request a link pointed at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GithubItem {
-    Issue(u64),
-    PullRequest(u64),
-}
-
-impl GithubItem {
-    pub fn number(self) -> u64 {
-        match self {
-            Self::Issue(n) | Self::PullRequest(n) => n,
-        }
     }
 }
 
@@ -452,37 +438,16 @@ fn github_link(word: &str) -> Option<GithubLink> {
     let (item, removable) = match rest.as_slice() {
         [] => (None, true),
         ["issues", n, ..] => match number(n) {
-            Some(n) => (Some(GithubItem::Issue(n)), true),
+            Some(n) => (Some(GithubItem::Issue(IssueNumber(n))), true),
             None => (None, false),
         },
         ["pull", n, ..] => match number(n) {
-            Some(n) => (Some(GithubItem::PullRequest(n)), true),
+            Some(n) => (Some(GithubItem::PullRequest(IssueNumber(n))), true),
             None => (None, false),
         },
         _ => (None, false),
     };
     Some(GithubLink { repo, item, removable })
-}
-
-/// The reply when errand cannot tell which repository a request is for. `mention` is how people
-/// address errand (in Slack `<@BOTID>`, which Slack shows as its name); `configured` lists the
-/// repositories set up for Slack.
-pub fn render_which_repository(configured: &[RepoName], mention: &str) -> String {
-    let example = configured.first().map_or_else(|| "owner/name".to_owned(), ToString::to_string);
-    let mut text = format!(
-        "Which repository should I work in? Mention me again and name it, for example:\n\
-         >{mention} fix the flaky login test in {example}\n\
-         or paste a link to the repository, issue or pull request."
-    );
-    if configured.is_empty() {
-        text.push_str(&format!(
-            "\nThis channel has no default repository; an administrator can set one with `{DEFAULT_REPOS_SETTING}` (`CHANNEL=owner/name`)."
-        ));
-    } else {
-        let list: Vec<String> = configured.iter().map(|r| format!("`{r}`")).collect();
-        text.push_str(&format!("\nRepositories set up for Slack: {}.", list.join(", ")));
-    }
-    text
 }
 
 /// Who may ask errand from Slack (`ERRAND_SLACK_ALLOWED_CHANNELS`, `ERRAND_SLACK_ALLOWED_USERS`,
@@ -540,15 +505,6 @@ fn slack_id(entry: &str) -> Option<String> {
     valid.then(|| entry.to_ascii_uppercase())
 }
 
-/// The reply to someone the allowlist refuses: polite, and says who can change it. `user` is the
-/// requester's Slack user id.
-pub fn render_refusal(user: &str) -> String {
-    format!(
-        "Sorry <@{user}>, I can't take requests here yet: in Slack I only work for the channels and people on errand's allowlist. \
-         Please ask whoever runs errand for your team to add this channel (`{ALLOWED_CHANNELS_SETTING}`) or you (`{ALLOWED_USERS_SETTING}`)."
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -604,18 +560,24 @@ mod tests {
         let r = resolved("fix https://github.com/acme/billing/issues/12", "C0WEB");
         assert_eq!(
             (r.repo, r.item, r.instruction.as_str()),
-            (repo("acme/billing"), Some(GithubItem::Issue(12)), "fix")
+            (repo("acme/billing"), Some(GithubItem::Issue(IssueNumber(12))), "fix")
         );
         assert_eq!(r.source, RepoSource::Link);
         let r = resolved("address the review on https://github.com/acme/billing/pull/7/files#r1, thanks", "C0WEB");
-        assert_eq!((r.item, r.instruction.as_str()), (Some(GithubItem::PullRequest(7)), "address the review, thanks"));
+        assert_eq!(
+            (r.item, r.instruction.as_str()),
+            (Some(GithubItem::PullRequest(IssueNumber(7))), "address the review, thanks")
+        );
         let r = resolved("upgrade tokio in http://www.github.com/Acme/Billing.git", "C0WEB");
         assert_eq!(
             (r.repo.to_string(), r.item, r.instruction.as_str()),
             ("Acme/Billing".into(), None, "upgrade tokio")
         );
         // What Slack shows for a link typed without a scheme.
-        assert_eq!(resolved("fix github.com/acme/billing/issues/3", "C0WEB").item, Some(GithubItem::Issue(3)));
+        assert_eq!(
+            resolved("fix github.com/acme/billing/issues/3", "C0WEB").item,
+            Some(GithubItem::Issue(IssueNumber(3)))
+        );
         assert_eq!(resolved("fix <https://github.com/acme/billing|acme/billing>", "C0WEB").repo, repo("acme/billing"));
     }
 
@@ -706,7 +668,7 @@ mod tests {
         );
         // The same repository twice is not ambiguous; the first link's issue counts.
         let r = resolved("fix https://github.com/acme/a/issues/1 like https://github.com/acme/a/pull/2", "C0WEB");
-        assert_eq!((r.repo, r.item), (repo("acme/a"), Some(GithubItem::Issue(1))));
+        assert_eq!((r.repo, r.item), (repo("acme/a"), Some(GithubItem::Issue(IssueNumber(1)))));
         // A preposition decides between two written repositories.
         assert_eq!(named("copy the limiter of acme/api in acme/webapp").0, "acme/webapp");
     }
@@ -794,27 +756,5 @@ mod tests {
         assert!(list.allows("T1", "C0DEV", "U1"));
         let message = Allowlist::parse("", "alice smith", "").unwrap_err().to_string();
         assert!(message.contains("`alice smith`") && message.contains(ALLOWED_USERS_SETTING), "{message}");
-    }
-
-    #[test]
-    fn the_refusal_is_polite_and_says_who_to_ask() {
-        let text = render_refusal("U0BOB");
-        assert!(text.starts_with("Sorry <@U0BOB>,"), "{text}");
-        assert!(text.contains("ask whoever runs errand"), "{text}");
-        assert!(text.contains(ALLOWED_CHANNELS_SETTING) && text.contains(ALLOWED_USERS_SETTING), "{text}");
-    }
-
-    #[test]
-    fn the_question_lists_the_configured_repositories() {
-        let text = render_which_repository(&defaults().repositories(), "<@U0BOT>");
-        assert_eq!(
-            text,
-            "Which repository should I work in? Mention me again and name it, for example:\n\
-             ><@U0BOT> fix the flaky login test in acme/api\n\
-             or paste a link to the repository, issue or pull request.\n\
-             Repositories set up for Slack: `acme/api`, `acme/webapp`."
-        );
-        let none = render_which_repository(&[], "<@U0BOT>");
-        assert!(none.contains("in owner/name") && none.contains(DEFAULT_REPOS_SETTING), "{none}");
     }
 }

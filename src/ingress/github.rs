@@ -9,17 +9,20 @@
 //! `pull_request_review_comment` (likewise), `pull_request_review` `submitted` (when the review's
 //! own text asks), and `issues` `assigned`/`labeled` when errand is configured to take those.
 
-use chrono::Utc;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::command::{self, Command, ParseError, TaskOptions};
-use crate::job::{FollowUp, Job, JobId, JobKind, ReplyTarget, RepoName, Source, Task};
+use crate::job::RepoName;
+use crate::request::command;
+use crate::request::ids::{CommentId, GithubItem, IssueNumber, ReviewId};
+use crate::request::{GithubSubject, ReviewComment, Trigger};
 
 /// What errand needs to know to read a delivery: the names that summon it and its own login.
 #[derive(Debug, Clone, Default)]
 pub struct ParseContext<'a> {
     pub mentions: &'a [String],
+    /// The name errand answers to when nobody mentioned it (an issue assigned or labelled).
+    pub mention: &'a str,
     /// errand's own login (a GitHub App's is `name[bot]`); its comments never trigger a job.
     pub bot_login: Option<&'a str>,
     /// Assigning an issue to this login starts a task (off when `None`).
@@ -66,77 +69,6 @@ impl IgnoreReason {
             Self::NoMention => "no mention outside code and quotes".to_owned(),
             Self::NoNewCommand => "the edit adds no new command".to_owned(),
             Self::NotForErrand => "the assignment or label is not errand's".to_owned(),
-        }
-    }
-}
-
-/// A request to errand, with everything needed to build a job from it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trigger {
-    pub repo: RepoName,
-    pub source: Source,
-    pub requested_by: String,
-    pub installation_id: Option<u64>,
-    /// The issue or pull request number.
-    pub issue: u64,
-    /// Whether `issue` is a pull request: tasks then work on its branch.
-    pub on_pull_request: bool,
-    /// Where errand answers.
-    pub reply: ReplyTarget,
-    /// A link to what asked.
-    pub url: String,
-    pub title: String,
-    pub issue_body: String,
-    /// The name the requester used (e.g. `@agent`), to address replies such as help.
-    pub mention: String,
-    /// The first command (later ones are ignored: one comment, one request).
-    pub command: Result<Command, ParseError>,
-    /// An idempotency key wider than the delivery: every event of one review is one job.
-    pub dedup_key: Option<String>,
-    /// The earlier task of the same Slack thread, whose work a new task continues.
-    pub continues: Option<JobId>,
-}
-
-impl Trigger {
-    /// The job for a task command.
-    pub fn task_job(&self, instruction: &str, options: &TaskOptions) -> Job {
-        Job { attempts: options.attempts, ..self.job(instruction, JobKind::Task) }
-    }
-
-    /// A job that puts another attempt in the pull request it was asked on.
-    pub fn use_attempt_job(&self, attempt: u32) -> Job {
-        self.job("", JobKind::UseAttempt { attempt })
-    }
-
-    /// A job that only answers in the thread with `text`.
-    pub fn reply_job(&self, text: String) -> Job {
-        self.job("", JobKind::Reply { text })
-    }
-
-    /// The thread (issue or pull request) the request was made in, as [`Job::thread`] names it.
-    pub fn thread(&self) -> String {
-        self.reply.conversation(&self.repo).unwrap_or_default()
-    }
-
-    fn job(&self, instruction: &str, kind: JobKind) -> Job {
-        Job {
-            id: JobId::generate(),
-            repo: self.repo.clone(),
-            source: self.source,
-            requested_by: self.requested_by.clone(),
-            created_at: Utc::now(),
-            installation_id: self.installation_id,
-            task: Task {
-                instruction: instruction.to_owned(),
-                title: self.title.clone(),
-                body: self.issue_body.clone(),
-                url: self.url.clone(),
-            },
-            reply: self.reply.clone(),
-            kind,
-            follow_up: self.on_pull_request.then_some(FollowUp { pull: self.issue }),
-            attempts: None,
-            continues: self.continues.clone(),
         }
     }
 }
@@ -274,14 +206,13 @@ fn comment_action(event: &'static str, action: Option<String>) -> Result<Result<
 
 /// What `issue_comment` and `pull_request_review_comment` deliveries share, read and checked.
 struct CommentRequest {
-    repo: RepoName,
     login: String,
     parsed: command::Parsed,
     comment: CommentPayload,
-    comment_id: u64,
-    /// The issue or pull request the comment is on, and its number.
-    on: IssuePayload,
-    number: u64,
+    comment_id: CommentId,
+    /// The issue or pull request the comment is on, and the link to the comment.
+    subject: GithubSubject,
+    url: String,
     edited: bool,
 }
 
@@ -299,9 +230,14 @@ fn read_comment_event(
         Err(reason) => return Ok(Err(reason)),
     };
     let comment = payload.comment.ok_or(missing("comment"))?;
-    let comment_id = comment.id.ok_or(missing("comment.id"))?;
+    let comment_id = CommentId(comment.id.ok_or(missing("comment.id"))?);
     let issue = payload.issue.ok_or(missing(on[0]))?;
-    let number = issue.number.ok_or(missing(on[1]))?;
+    let number = IssueNumber(issue.number.ok_or(missing(on[1]))?);
+    // A review comment is always on a pull request; an issue comment says so.
+    let item = match event == REVIEW_COMMENT || issue.pull_request.is_some() {
+        true => GithubItem::PullRequest(number),
+        false => GithubItem::Issue(number),
+    };
     let previous = payload.changes.as_ref().and_then(|c| c.body.as_ref()).and_then(|b| b.from.as_deref());
     if edited && previous.is_none() {
         // An edit of something else than the text (GitHub sends none today) adds no command.
@@ -318,69 +254,45 @@ fn read_comment_event(
         Ok(request) => request,
         Err(reason) => return Ok(Err(reason)),
     };
-    Ok(Ok(CommentRequest { repo, login, parsed, comment, comment_id, on: issue, number, edited }))
+    let url = comment.html_url.clone().or(issue.html_url).unwrap_or_default();
+    let installation_id = payload.installation.and_then(|i| i.id);
+    let subject = subject(repo, installation_id, item, issue.title, issue.body);
+    Ok(Ok(CommentRequest { login, parsed, comment, comment_id, subject, url, edited }))
+}
+
+/// The issue or pull request a delivery is about.
+fn subject(
+    repo: RepoName,
+    installation_id: Option<u64>,
+    item: GithubItem,
+    title: Option<String>,
+    body: Option<String>,
+) -> GithubSubject {
+    GithubSubject { repo, installation_id, item, title: title.unwrap_or_default(), body: body.unwrap_or_default() }
 }
 
 fn parse_issue_comment(payload: CommentEventPayload, context: &ParseContext<'_>) -> Result<GithubEvent, PayloadError> {
-    let installation_id = payload.installation.as_ref().and_then(|i| i.id);
     let request = match read_comment_event(ISSUE_COMMENT, ["issue", "issue.number"], payload, context)? {
         Ok(request) => request,
         Err(reason) => return Ok(GithubEvent::Ignored(reason)),
     };
-    let CommentRequest { repo, login, parsed, comment, comment_id, on: issue, number, .. } = request;
-    let on_pull_request = issue.pull_request.is_some();
-    Ok(GithubEvent::Trigger(Box::new(Trigger {
-        repo,
-        source: if on_pull_request { Source::GithubPullRequestComment } else { Source::GithubIssueComment },
-        requested_by: login,
-        installation_id,
-        issue: number,
-        on_pull_request,
-        reply: ReplyTarget::GithubIssue { issue: number, comment_id: Some(comment_id) },
-        url: comment.html_url.or(issue.html_url).unwrap_or_default(),
-        title: issue.title.unwrap_or_default(),
-        issue_body: issue.body.unwrap_or_default(),
-        mention: parsed.mention,
-        command: parsed.command,
-        dedup_key: None,
-        continues: None,
-    })))
+    let CommentRequest { login, parsed, comment_id, subject, url, .. } = request;
+    Ok(GithubEvent::Trigger(Box::new(Trigger::issue_comment(subject, login, comment_id, url, parsed))))
 }
 
 fn parse_review_comment(payload: CommentEventPayload, context: &ParseContext<'_>) -> Result<GithubEvent, PayloadError> {
-    let installation_id = payload.installation.as_ref().and_then(|i| i.id);
     let request = match read_comment_event(REVIEW_COMMENT, ["pull_request", "pull_request.number"], payload, context)? {
         Ok(request) => request,
         Err(reason) => return Ok(GithubEvent::Ignored(reason)),
     };
-    let CommentRequest { repo, login, parsed, comment, comment_id, on: pull, number, edited } = request;
-    let review_id = comment.pull_request_review_id;
-    Ok(GithubEvent::Trigger(Box::new(Trigger {
-        dedup_key: review_key(&repo, review_id, edited),
-        continues: None,
-        repo,
-        source: Source::GithubReviewComment,
-        requested_by: login,
-        installation_id,
-        issue: number,
-        on_pull_request: true,
-        reply: ReplyTarget::GithubReview {
-            pull: number,
-            review_id,
-            comment_id: Some(comment_id),
-            thread_id: Some(comment.in_reply_to_id.unwrap_or(comment_id)),
-        },
-        url: comment.html_url.or(pull.html_url).unwrap_or_default(),
-        title: pull.title.unwrap_or_default(),
-        issue_body: pull.body.unwrap_or_default(),
-        mention: parsed.mention,
-        command: parsed.command,
-    })))
-}
-
-/// Every event of one review (its comments, its submission) is one job; an edit is its own.
-fn review_key(repo: &RepoName, review_id: Option<u64>, edited: bool) -> Option<String> {
-    review_id.filter(|_| !edited).map(|id| format!("github-review:{repo}:{id}"))
+    let CommentRequest { login, parsed, comment, comment_id, subject, url, edited } = request;
+    let comment = ReviewComment {
+        id: comment_id,
+        in_reply_to: comment.in_reply_to_id.map(CommentId),
+        review: comment.pull_request_review_id.map(ReviewId),
+        edited,
+    };
+    Ok(GithubEvent::Trigger(Box::new(Trigger::review_comment(subject, login, comment, url, parsed))))
 }
 
 fn parse_review(payload: ReviewPayload, context: &ParseContext<'_>) -> Result<GithubEvent, PayloadError> {
@@ -390,9 +302,9 @@ fn parse_review(payload: ReviewPayload, context: &ParseContext<'_>) -> Result<Gi
         return Ok(GithubEvent::Ignored(IgnoreReason::Action { event: REVIEW, action }));
     }
     let review = payload.review.ok_or(missing("review"))?;
-    let review_id = review.id.ok_or(missing("review.id"))?;
+    let review_id = ReviewId(review.id.ok_or(missing("review.id"))?);
     let pull = payload.pull_request.ok_or(missing("pull_request"))?;
-    let number = pull.number.ok_or(missing("pull_request.number"))?;
+    let number = IssueNumber(pull.number.ok_or(missing("pull_request.number"))?);
     // A review without text asks nothing by itself; its comments arrive as their own events.
     let body = review.body.unwrap_or_default();
     let asked = Asked {
@@ -406,27 +318,10 @@ fn parse_review(payload: ReviewPayload, context: &ParseContext<'_>) -> Result<Gi
         Ok(request) => request,
         Err(reason) => return Ok(GithubEvent::Ignored(reason)),
     };
-    Ok(GithubEvent::Trigger(Box::new(Trigger {
-        dedup_key: review_key(&repo, Some(review_id), false),
-        continues: None,
-        repo,
-        source: Source::GithubReviewComment,
-        requested_by: login,
-        installation_id: payload.installation.and_then(|i| i.id),
-        issue: number,
-        on_pull_request: true,
-        reply: ReplyTarget::GithubReview {
-            pull: number,
-            review_id: Some(review_id),
-            comment_id: None,
-            thread_id: None,
-        },
-        url: review.html_url.or(pull.html_url).unwrap_or_default(),
-        title: pull.title.unwrap_or_default(),
-        issue_body: pull.body.unwrap_or_default(),
-        mention: parsed.mention,
-        command: parsed.command,
-    })))
+    let url = review.html_url.or(pull.html_url).unwrap_or_default();
+    let installation_id = payload.installation.and_then(|i| i.id);
+    let subject = subject(repo, installation_id, GithubItem::PullRequest(number), pull.title, pull.body);
+    Ok(GithubEvent::Trigger(Box::new(Trigger::review(subject, login, review_id, url, parsed))))
 }
 
 fn parse_issues(payload: IssuesPayload, context: &ParseContext<'_>) -> Result<GithubEvent, PayloadError> {
@@ -445,29 +340,17 @@ fn parse_issues(payload: IssuesPayload, context: &ParseContext<'_>) -> Result<Gi
         return Ok(GithubEvent::Ignored(IgnoreReason::NotForErrand));
     }
     let issue = payload.issue.ok_or(missing("issue"))?;
-    let number = issue.number.ok_or(missing("issue.number"))?;
+    let number = IssueNumber(issue.number.ok_or(missing("issue.number"))?);
     let sender = payload.sender.ok_or(missing("sender"))?;
     let login = sender.login.clone().ok_or(missing("sender.login"))?;
     let repo = repo_of(ISSUES, payload.repository.as_ref())?;
     if is_bot(&login, sender.kind.as_deref(), context.bot_login) {
         return Ok(GithubEvent::Ignored(IgnoreReason::BotAuthor(login)));
     }
-    Ok(GithubEvent::Trigger(Box::new(Trigger {
-        repo,
-        source: Source::GithubIssue,
-        requested_by: login,
-        installation_id: payload.installation.and_then(|i| i.id),
-        issue: number,
-        on_pull_request: false,
-        reply: ReplyTarget::GithubIssue { issue: number, comment_id: None },
-        url: issue.html_url.unwrap_or_default(),
-        title: issue.title.unwrap_or_default(),
-        issue_body: issue.body.unwrap_or_default(),
-        mention: context.mentions.first().cloned().unwrap_or_else(|| "@agent".to_owned()),
-        command: Ok(Command::Task { instruction: String::new(), options: TaskOptions::default() }),
-        dedup_key: None,
-        continues: None,
-    })))
+    let url = issue.html_url.unwrap_or_default();
+    let installation_id = payload.installation.and_then(|i| i.id);
+    let subject = subject(repo, installation_id, GithubItem::Issue(number), issue.title, issue.body);
+    Ok(GithubEvent::Trigger(Box::new(Trigger::issue_for_errand(subject, login, url, context.mention.to_owned()))))
 }
 
 /// Whether a comment's author is a bot: GitHub says so, the login has the `[bot]` suffix of an
@@ -580,7 +463,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::command::TaskOptions;
+    use crate::job::{FollowUp, ReplyTarget, Source};
+    use crate::request::command::{Command, TaskOptions};
 
     fn mentions() -> Vec<String> {
         vec!["@agent".to_owned()]
@@ -590,6 +474,7 @@ mod tests {
         let mentions = mentions();
         let context = ParseContext {
             mentions: &mentions,
+            mention: "@agent",
             bot_login: Some("errand-app[bot]"),
             assignee: Some("errand-bot"),
             label: Some("errand"),
@@ -626,15 +511,18 @@ mod tests {
         assert_eq!(trigger.source, Source::GithubIssueComment);
         assert_eq!(trigger.requested_by, "octocat");
         assert_eq!(trigger.installation_id, Some(42));
-        assert_eq!(trigger.issue, 7);
-        assert!(!trigger.on_pull_request);
-        assert_eq!(trigger.issue_body, "");
+        assert_eq!(trigger.about, Some(GithubItem::Issue(IssueNumber(7))));
+        assert!(!trigger.on_pull_request());
+        assert_eq!(trigger.body, "");
         assert_eq!(
-            trigger.command,
+            trigger.asked.command,
             Ok(Command::Task { instruction: "fix the loop".to_owned(), options: TaskOptions::default() })
         );
         let job = trigger.task_job("fix the loop", &TaskOptions::default());
-        assert_eq!(job.reply, ReplyTarget::GithubIssue { issue: 7, comment_id: Some(3_000_000_001) });
+        assert_eq!(
+            job.reply,
+            ReplyTarget::GithubIssue { issue: IssueNumber(7), comment_id: Some(CommentId(3_000_000_001)) }
+        );
         assert_eq!(job.task.url, "https://github.com/acme/app/issues/7#issuecomment-3000000001");
         assert_eq!(job.task.title, "Login redirect loops");
     }
@@ -683,11 +571,11 @@ mod tests {
             parse("issue_comment", &payload)
         };
         assert_eq!(
-            edited("@agent fix it", "@agent fix it, thanks").map(|e| trigger(Ok(e)).command).unwrap(),
+            edited("@agent fix it", "@agent fix it, thanks").map(|e| trigger(Ok(e)).asked.command).unwrap(),
             Ok(Command::Task { instruction: "fix it, thanks".into(), options: TaskOptions::default() })
         );
         assert_eq!(
-            edited("Thanks!", "Thanks! @agent status").map(|e| trigger(Ok(e)).command).unwrap(),
+            edited("Thanks!", "Thanks! @agent status").map(|e| trigger(Ok(e)).asked.command).unwrap(),
             Ok(Command::Status)
         );
         assert_eq!(
@@ -721,23 +609,26 @@ mod tests {
     #[test]
     fn a_review_comment_is_a_follow_up_answered_in_its_thread() {
         let t = trigger(parse("pull_request_review_comment", &review_comment("@agent rename this", None)));
-        assert_eq!((t.issue, t.on_pull_request, t.source), (9, true, Source::GithubReviewComment));
+        assert_eq!(
+            (t.about, t.on_pull_request(), t.source),
+            (Some(GithubItem::PullRequest(IssueNumber(9))), true, Source::GithubReviewComment)
+        );
         assert_eq!(
             t.reply,
             ReplyTarget::GithubReview {
-                pull: 9,
-                review_id: Some(6_000_000_001),
-                comment_id: Some(6_000_000_002),
-                thread_id: Some(6_000_000_002)
+                pull: IssueNumber(9),
+                review_id: Some(ReviewId(6_000_000_001)),
+                comment_id: Some(CommentId(6_000_000_002)),
+                thread_id: Some(CommentId(6_000_000_002))
             }
         );
         assert_eq!(t.dedup_key.as_deref(), Some("github-review:acme/app:6000000001"));
         let job = t.task_job("rename this", &TaskOptions { attempts: Some(2) });
-        assert_eq!((job.follow_up, job.attempts), (Some(FollowUp { pull: 9 }), Some(2)));
-        assert_eq!(job.thread().as_deref(), Some("github:acme/app#9"));
+        assert_eq!((job.follow_up, job.attempts), (Some(FollowUp { pull: IssueNumber(9) }), Some(2)));
+        assert_eq!(job.thread().as_ref().map(|t| t.as_str()), Some("github:acme/app#9"));
 
         let reply = trigger(parse("pull_request_review_comment", &review_comment("@agent also here", Some(5))));
-        assert!(matches!(reply.reply, ReplyTarget::GithubReview { thread_id: Some(5), .. }));
+        assert!(matches!(reply.reply, ReplyTarget::GithubReview { thread_id: Some(CommentId(5)), .. }));
     }
 
     #[test]
@@ -781,8 +672,8 @@ mod tests {
         };
         let t = trigger(issues("assigned", json!({"assignee": {"login": "errand-bot"}})));
         assert_eq!((t.source, t.requested_by.as_str()), (Source::GithubIssue, "maintainer"));
-        assert_eq!(t.reply, ReplyTarget::GithubIssue { issue: 4, comment_id: None });
-        assert!(matches!(t.command, Ok(Command::Task { ref instruction, .. }) if instruction.is_empty()));
+        assert_eq!(t.reply, ReplyTarget::GithubIssue { issue: IssueNumber(4), comment_id: None });
+        assert!(matches!(t.asked.command, Ok(Command::Task { ref instruction, .. }) if instruction.is_empty()));
         assert!(matches!(issues("labeled", json!({"label": {"name": "errand"}})), Ok(GithubEvent::Trigger(_))));
         for (action, extra) in
             [("assigned", json!({"assignee": {"login": "someone"}})), ("labeled", json!({"label": {"name": "bug"}}))]

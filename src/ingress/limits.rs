@@ -53,11 +53,7 @@ impl RateLimits {
 }
 
 /// Which limit a request hit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    Requester,
-    Repository,
-}
+pub use crate::request::RateLimitScope as Scope;
 
 /// What the limits say about one more job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,32 +110,6 @@ async fn count(queue: &Queue, key: &str, window: Duration, timeout: Duration) ->
     }
 }
 
-/// The reply a requester reads when they hit a limit.
-pub fn render_rate_limited(scope: Scope, limit: u64, window: Duration, retry_after: Duration) -> String {
-    let whose = match scope {
-        Scope::Requester => "you have",
-        Scope::Repository => "this repository has",
-    };
-    let requests = if limit == 1 { "request" } else { "requests" };
-    format!(
-        "I did not start this request: {whose} reached the limit of {limit} {requests} per {}. \
-         Please try again in {}.",
-        describe_duration(window),
-        describe_duration(retry_after),
-    )
-}
-
-/// A duration in words a person reads at a glance: whole seconds up to two minutes, else minutes.
-fn describe_duration(duration: Duration) -> String {
-    let seconds = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
-    match seconds {
-        0 | 1 => "1 second".to_owned(),
-        60 => "minute".to_owned(),
-        s if s <= 120 => format!("{s} seconds"),
-        s => format!("{} minutes", s.div_ceil(60)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,16 +152,5 @@ mod tests {
         assert!(matches!(check(&queue, &limits, "c", &repo, timeout).await, Verdict::Tell { .. }));
         assert!(matches!(check(&queue, &limits, "b", &repo, timeout).await, Verdict::Refuse { .. }));
         assert_eq!(check(&queue, &limits, "a", &"acme/other".parse().unwrap(), timeout).await, Verdict::Allowed);
-    }
-
-    #[test]
-    fn the_reply_says_which_limit_and_when_to_try_again() {
-        assert_eq!(
-            render_rate_limited(Scope::Requester, 10, Duration::from_secs(60), Duration::from_millis(41_200)),
-            "I did not start this request: you have reached the limit of 10 requests per minute. \
-             Please try again in 42 seconds."
-        );
-        let text = render_rate_limited(Scope::Repository, 60, Duration::from_secs(3600), Duration::from_secs(3599));
-        assert!(text.contains("this repository has") && text.ends_with("60 minutes."), "{text}");
     }
 }

@@ -11,7 +11,6 @@
 //! the per-requester or per-repository rate limits ([`limits`]) get one reply saying so.
 
 mod api;
-mod control;
 pub mod github;
 pub mod limits;
 pub mod signature;

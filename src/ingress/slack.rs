@@ -21,27 +21,23 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::AppState;
-use super::github::Trigger;
 use super::webhook::{WebhookError, accept_trigger};
 use crate::chat::api::SlackApi;
 use crate::chat::events::{self, ParseContext, Placement, SlackEvent, SlackRequest, SlashCommandError};
-use crate::chat::resolve::{
-    Allowlist, ChannelDefaults, GithubItem, RepoSource, Resolution, render_refusal, render_which_repository,
-    resolve_repository,
-};
+use crate::chat::resolve::{Allowlist, ChannelDefaults, RepoSource, Resolution, resolve_repository};
 use crate::chat::signature::{SlackSignatureError, verify_slack_request};
-use crate::command::{self, Command};
-use crate::job::{JobRecord, ReplyTarget, RepoName, Source, slack_thread_key};
+use crate::job::JobRecord;
+use crate::publish::render::{SlackNotice, slack_notice};
 use crate::queue::Queue;
+use crate::request::command::{Command, ParseError, Parsed};
+use crate::request::ids::{MessageTs, SlackChannel, SlackTeam, ThreadKey};
+use crate::request::{SlackMessage, SlackPlace, SlackTarget, Trigger};
 
 const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 const SIGNATURE_HEADER: &str = "x-slack-signature";
 
 /// How long errand remembers that it answered a message without a job (a refusal, a question).
 const NOTICE_MEMORY: Duration = Duration::from_secs(24 * 3600);
-
-/// The longest title a Slack request gets (its first line).
-const MAX_TITLE_CHARS: usize = 80;
 
 /// What the Slack routes need, loaded once at start-up.
 #[derive(Clone)]
@@ -123,17 +119,19 @@ pub(super) async fn slack_events(State(state): State<AppState>, headers: HeaderM
     }
     if !slack.allowlist.allows(request.requester_team(), &request.channel, &request.user) {
         tracing::info!(channel = request.channel, user = request.user, "Slack request outside the allowlist");
-        notify(&state.0.queue, slack, &request, render_refusal(&request.user));
+        notify(&state.0.queue, slack, &request, slack_notice(&SlackNotice::NotAllowed { user: &request.user }));
         return answered("refused: not on the allowlist");
     }
     // A request later in a thread continues the thread's last task, in its repository.
     let earlier = earlier_in_thread(&state, &request).await;
-    let Some((repo, item, command)) = locate(slack, &request, earlier.as_ref()) else {
-        let question = render_which_repository(&slack.defaults.repositories(), &request.slack_mention());
+    let Some((target, command)) = locate(slack, &request, earlier.as_ref()) else {
+        let configured = slack.defaults.repositories();
+        let mention = request.slack_mention();
+        let question = slack_notice(&SlackNotice::WhichRepository { configured: &configured, mention: &mention });
         notify(&state.0.queue, slack, &request, question);
         return answered("no repository: asked which");
     };
-    let trigger = event_trigger(&request, repo, item, command, earlier);
+    let trigger = event_trigger(&request, target, command, earlier);
     slack_answer(accept_trigger(&state, Some(request.event_id.clone()), &trigger).await)
 }
 
@@ -144,7 +142,7 @@ fn locate(
     slack: &SlackIngress,
     request: &SlackRequest,
     earlier: Option<&JobRecord>,
-) -> Option<(RepoName, Option<GithubItem>, Result<Command, command::ParseError>)> {
+) -> Option<(SlackTarget, Result<Command, ParseError>)> {
     let text = match &request.command {
         Ok(Command::Task { instruction, .. }) => instruction.as_str(),
         _ => request.text.as_str(),
@@ -159,7 +157,7 @@ fn locate(
         Ok(Command::Task { options, .. }) => Ok(Command::Task { instruction, options: options.clone() }),
         other => other.clone(),
     };
-    Some((repo, item, command))
+    Some((SlackTarget { repo, item }, command))
 }
 
 /// The thread's last task, when the request is a reply in a thread that has one (bounded by the
@@ -168,7 +166,7 @@ async fn earlier_in_thread(state: &AppState, request: &SlackRequest) -> Option<J
     if request.placement != Placement::InThread {
         return None;
     }
-    let thread = slack_thread_key(&request.channel, &request.thread_ts);
+    let thread = ThreadKey::slack(&SlackChannel::new(&request.channel), &MessageTs::new(&request.thread_ts));
     match tokio::time::timeout(state.0.settings.queue_timeout, state.0.queue.last_in_thread(&thread)).await {
         Ok(Ok(last)) => last,
         Ok(Err(e)) => {
@@ -182,54 +180,22 @@ async fn earlier_in_thread(state: &AppState, request: &SlackRequest) -> Option<J
 /// The request as a trigger, continuing the thread's earlier task when there is one.
 fn event_trigger(
     request: &SlackRequest,
-    repo: RepoName,
-    item: Option<GithubItem>,
-    command: Result<Command, command::ParseError>,
+    target: SlackTarget,
+    command: Result<Command, ParseError>,
     earlier: Option<JobRecord>,
 ) -> Trigger {
-    let instruction = match &command {
-        Ok(Command::Task { instruction, .. }) => instruction.clone(),
-        _ => String::new(),
+    let message = SlackMessage {
+        place: place(&request.team_id, &request.channel, &request.user),
+        ts: MessageTs::new(&request.ts),
+        thread_ts: MessageTs::new(&request.thread_ts),
+        dedup_key: request.dedup_key(),
     };
-    Trigger {
-        repo,
-        source: Source::Slack,
-        requested_by: request.user.clone(),
-        installation_id: None,
-        issue: item.map_or(0, GithubItem::number),
-        on_pull_request: matches!(item, Some(GithubItem::PullRequest(_))),
-        reply: ReplyTarget::Slack {
-            team: request.team_id.clone(),
-            channel: request.channel.clone(),
-            ts: Some(request.ts.clone()),
-            thread_ts: Some(request.thread_ts.clone()),
-            issue: match item {
-                Some(GithubItem::Issue(n)) => Some(n),
-                _ => None,
-            },
-        },
-        url: thread_link(&request.team_id, &request.channel, &request.thread_ts),
-        title: title_of(&instruction),
-        issue_body: String::new(),
-        mention: request.mention.clone(),
-        command,
-        dedup_key: Some(request.dedup_key()),
-        continues: earlier.map(|record| record.job.id),
-    }
+    let asked = Parsed { mention: request.mention.clone(), command };
+    Trigger::slack_message(message, target, asked, earlier.map(|record| record.job.id))
 }
 
-/// A link that opens the thread in Slack.
-fn thread_link(team: &str, channel: &str, thread_ts: &str) -> String {
-    format!("https://app.slack.com/client/{team}/{channel}/thread/{channel}-{thread_ts}")
-}
-
-fn title_of(instruction: &str) -> String {
-    let line = instruction.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("Request from Slack");
-    let mut title: String = line.chars().take(MAX_TITLE_CHARS).collect();
-    if line.chars().count() > MAX_TITLE_CHARS {
-        title.push('…');
-    }
-    title
+fn place(team: &str, channel: &str, user: &str) -> SlackPlace {
+    SlackPlace { team: SlackTeam::new(team), channel: SlackChannel::new(channel), user: user.to_owned() }
 }
 
 /// Slack only needs to hear that the event arrived: every outcome but a queue outage is a 200.
@@ -281,61 +247,41 @@ pub(super) async fn slack_commands(State(state): State<AppState>, headers: Heade
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     if !slack.allowlist.allows(&slash.team_id, &slash.channel_id, &slash.user_id) {
-        return ephemeral(&render_refusal(&slash.user_id));
+        return ephemeral(&slack_notice(&SlackNotice::NotAllowed { user: &slash.user_id }));
     }
     let mention = slash.command.clone();
     let (instruction, options) = match slash.parse_command() {
         Ok(Command::Task { instruction, options }) => (instruction, options),
-        Ok(Command::Help) => return ephemeral(&command::render_help(&mention)),
+        Ok(Command::Help) => return ephemeral(&slack_notice(&SlackNotice::Help { mention: &mention })),
         Ok(other) => {
-            return ephemeral(&format!(
-                "`{mention} {}` acts on a thread's jobs: mention me with it in the job's thread instead.",
-                other.name()
-            ));
+            let notice = SlackNotice::ThreadCommandInSlash { mention: &mention, command: other.name() };
+            return ephemeral(&slack_notice(&notice));
         }
-        Err(e) => return ephemeral(&command::render_parse_error(&e, &mention)),
+        Err(error) => return ephemeral(&slack_notice(&SlackNotice::Malformed { error: &error, mention: &mention })),
     };
     let found = match resolve_repository(&instruction, &slash.channel_id, &slack.defaults) {
         Resolution::Resolved(found) => found,
         Resolution::Unresolved => {
-            return ephemeral(&render_which_repository(&slack.defaults.repositories(), &mention));
+            let configured = slack.defaults.repositories();
+            return ephemeral(&slack_notice(&SlackNotice::WhichRepository {
+                configured: &configured,
+                mention: &mention,
+            }));
         }
     };
-    let trigger = Trigger {
-        repo: found.repo,
-        source: Source::Slack,
-        requested_by: slash.user_id.clone(),
-        installation_id: None,
-        issue: found.item.map_or(0, GithubItem::number),
-        on_pull_request: matches!(found.item, Some(GithubItem::PullRequest(_))),
-        reply: ReplyTarget::Slack {
-            team: slash.team_id.clone(),
-            channel: slash.channel_id.clone(),
-            ts: None,
-            thread_ts: None,
-            issue: match found.item {
-                Some(GithubItem::Issue(n)) => Some(n),
-                _ => None,
-            },
-        },
-        url: format!("https://app.slack.com/client/{}/{}", slash.team_id, slash.channel_id),
-        title: title_of(&found.instruction),
-        issue_body: String::new(),
-        mention: mention.clone(),
-        command: Ok(Command::Task { instruction: found.instruction, options }),
-        // Slack sends a command once; its trigger id is unique to the invocation.
-        dedup_key: slash.trigger_id.as_ref().map(|id| format!("slack-command:{id}")),
-        continues: None,
-    };
+    let asked = Parsed { mention, command: Ok(Command::Task { instruction: found.instruction, options }) };
+    let target = SlackTarget { repo: found.repo, item: found.item };
+    let place = place(&slash.team_id, &slash.channel_id, &slash.user_id);
+    let trigger = Trigger::slash_command(place, target, asked, slash.trigger_id.as_deref());
     let delivery = slash.trigger_id.clone().or_else(|| Some(crate::job::JobId::generate().to_string()));
     match accept_trigger(&state, delivery, &trigger).await {
         Ok(response) if response.status().is_success() => {
-            ephemeral(&format!("On it: working in *{}*. I'll answer in a thread in this channel.", trigger.repo))
+            ephemeral(&slack_notice(&SlackNotice::OnIt { repo: &trigger.repo }))
         }
-        Ok(_) => ephemeral("You have asked for a lot of work in a short time: please try again in a minute."),
+        Ok(_) => ephemeral(&slack_notice(&SlackNotice::TooMuchWork)),
         Err(error) => {
             tracing::error!(%error, "slash command not accepted");
-            ephemeral("errand could not queue this just now. Please try again in a minute.")
+            ephemeral(&slack_notice(&SlackNotice::CouldNotQueue))
         }
     }
 }

@@ -315,6 +315,7 @@ mod tests {
 
     use super::*;
     use crate::job::{ReplyTarget, Source, Task};
+    use crate::request::ids::{CommentId, IssueNumber};
 
     fn job() -> Job {
         Job {
@@ -325,7 +326,7 @@ mod tests {
             created_at: Utc::now(),
             installation_id: Some(1),
             task: Task { instruction: "fix".into(), title: "t".into(), body: String::new(), url: String::new() },
-            reply: ReplyTarget::GithubIssue { issue: 1, comment_id: Some(2) },
+            reply: ReplyTarget::GithubIssue { issue: IssueNumber(1), comment_id: Some(CommentId(2)) },
             kind: Default::default(),
             follow_up: None,
             attempts: None,

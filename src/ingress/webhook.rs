@@ -10,14 +10,14 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 
-use super::github::{self, GithubEvent, ParseContext, PayloadError, Trigger};
+use super::AppState;
+use super::github::{self, GithubEvent, ParseContext, PayloadError};
 use super::limits::{self, Verdict};
 use super::signature::{SignatureError, verify_signature};
 use super::spool::{Spool, SpoolError};
-use super::{AppState, control};
-use crate::command::{self, Command};
 use crate::job::Job;
 use crate::queue::Enqueued;
+use crate::request::{self, Reply, Trigger};
 
 pub(super) const DELIVERY_HEADER: &str = "x-github-delivery";
 pub(super) const EVENT_HEADER: &str = "x-github-event";
@@ -97,6 +97,7 @@ impl FromRequest<AppState> for VerifiedDelivery {
         let delivery = header(&headers, DELIVERY_HEADER).map(str::to_owned);
         let context = ParseContext {
             mentions: &settings.mentions,
+            mention: settings.mentions.first().map_or(super::DEFAULT_MENTION, String::as_str),
             bot_login: settings.bot_login.as_deref(),
             assignee: settings.trigger_assignee.as_deref(),
             label: settings.trigger_label.as_deref(),
@@ -128,96 +129,82 @@ pub(super) async fn github_webhook(
     }
 }
 
+/// Plans the trigger into a job, counts it against the rate limits, and enqueues it (or spools
+/// it while the queue is away); answers 202 with the job's id, 200 for a duplicate, 429 for a
+/// requester who was told about a limit already.
 pub(super) async fn accept_trigger(
     state: &AppState,
     delivery: Option<String>,
     trigger: &Trigger,
 ) -> Result<Response, WebhookError> {
+    let shared = &state.0;
+    let settings = &shared.settings;
     // Every command gets an answer in the thread: a task runs the agent; help, status, stop, a
     // malformed command get a reply, posted by the acknowledger at once (or the worker).
-    let shared = &state.0;
-    let job = match &trigger.command {
-        Ok(Command::Task { instruction, options }) => trigger.task_job(instruction, options),
-        Ok(Command::Help) => trigger.reply_job(command::render_help(&trigger.mention)),
-        Ok(Command::UseAttempt(attempt)) if trigger.on_pull_request => trigger.use_attempt_job(*attempt),
-        Ok(Command::UseAttempt(_)) => trigger.reply_job(format!(
-            "`{} use attempt N` works on a pull request errand opened from several attempts: write it there.",
-            trigger.mention
-        )),
-        Ok(command @ (Command::Stop | Command::Status | Command::Retry)) => {
-            let acted = async {
-                match command {
-                    Command::Stop => control::stop(&shared.queue, trigger).await,
-                    Command::Status => control::status(&shared.queue, trigger).await,
-                    _ => control::retry(&shared.queue, trigger).await,
-                }
-            };
-            let acted = tokio::time::timeout(shared.settings.queue_timeout, acted)
-                .await
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer in {:?}", shared.settings.queue_timeout)));
-            acted.unwrap_or_else(|error| {
-                tracing::error!(error = format!("{error:#}"), command = command.name(), "could not reach the queue");
-                trigger.reply_job(format!(
-                    "errand could not reach its queue to `{}` just now. Ask again in a minute.",
-                    command.name()
-                ))
-            })
-        }
-        Err(error) => {
-            tracing::info!(%error, repo = %trigger.repo, issue = trigger.issue, "malformed command");
-            trigger.reply_job(command::render_parse_error(error, &trigger.mention))
-        }
-    };
+    let job = request::plan(trigger, &shared.queue, settings.queue_timeout).await;
     let delivery = delivery
         .filter(|d| d.len() <= MAX_DELIVERY_ID_LEN && d.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or(WebhookError::MissingDelivery)?;
     let dedup_key = trigger.dedup_key.clone().unwrap_or_else(|| format!("github:{delivery}"));
-    let settings = &shared.settings;
 
     // While the spool holds jobs the queue is known to be failing (or just back): new jobs queue
     // up behind them, in order, without each request waiting for the queue to time out.
     if let Some(spool) = shared.spool.as_ref().filter(|spool| !spool.is_empty()) {
         return spool_job(spool, &job, &dedup_key).await;
     }
-
-    let limits = &settings.rate_limits;
-    let job = match limits::check(&shared.queue, limits, &trigger.requested_by, &trigger.repo, settings.queue_timeout)
-        .await
-    {
-        Verdict::Allowed => job,
-        Verdict::Tell { scope, limit, retry_after } => {
-            // The delivery's dedup key is kept, so a redelivery does not reply twice.
-            trigger.reply_job(limits::render_rate_limited(scope, limit, limits.window, retry_after))
-        }
-        Verdict::Refuse { retry_after } => return Ok(rate_limited(retry_after)),
+    let job = match admit(state, trigger, job).await {
+        Ok(job) => job,
+        Err(refused) => return Ok(refused),
     };
+    enqueue(state, trigger, job, &dedup_key).await
+}
 
-    let job_id = job.id.clone();
-    let enqueued =
-        match tokio::time::timeout(settings.queue_timeout, shared.queue.enqueue(job.clone(), &dedup_key)).await {
-            Ok(Ok(enqueued)) => enqueued,
-            failed => {
-                let error = match failed {
-                    Ok(Err(error)) => format!("{error:#}"),
-                    _ => format!("no answer in {:?}", settings.queue_timeout),
-                };
-                tracing::error!(%error, spool = shared.spool.is_some(), "could not enqueue a job");
-                // Without a spool GitHub shows the 503 and the delivery can be redelivered by hand.
-                let spool = shared.spool.as_ref().ok_or(WebhookError::QueueUnavailable)?;
-                // A timed-out enqueue may still have happened: replaying it finds the dedup key.
-                return spool_job(spool, &job, &dedup_key).await;
-            }
-        };
+/// The job, or the reply that replaces it when the requester or the repository is over a rate
+/// limit; `Err` with a 429 when the requester was told already.
+async fn admit(state: &AppState, trigger: &Trigger, job: Job) -> Result<Job, Response> {
+    let settings = &state.0.settings;
+    let limits = &settings.rate_limits;
+    match limits::check(&state.0.queue, limits, &trigger.requested_by, &trigger.repo, settings.queue_timeout).await {
+        Verdict::Allowed => Ok(job),
+        // The delivery's dedup key is kept, so a redelivery does not reply twice.
+        Verdict::Tell { scope, limit, retry_after } => Ok(trigger.reply_job(Reply::RateLimited {
+            scope,
+            limit,
+            window_secs: limits.window.as_secs(),
+            retry_after_secs: whole_seconds(retry_after),
+        })),
+        Verdict::Refuse { retry_after } => Err(rate_limited(retry_after)),
+    }
+}
+
+/// Enqueues the job under its idempotency key; spools it when the queue fails and a spool is
+/// configured (a timed-out enqueue may still have happened: replaying it finds the key).
+async fn enqueue(state: &AppState, trigger: &Trigger, job: Job, dedup_key: &str) -> Result<Response, WebhookError> {
+    let shared = &state.0;
+    let timeout = shared.settings.queue_timeout;
+    let enqueued = match tokio::time::timeout(timeout, shared.queue.enqueue(job.clone(), dedup_key)).await {
+        Ok(Ok(enqueued)) => enqueued,
+        failed => {
+            let error = match failed {
+                Ok(Err(error)) => format!("{error:#}"),
+                _ => format!("no answer in {timeout:?}"),
+            };
+            tracing::error!(%error, spool = shared.spool.is_some(), "could not enqueue a job");
+            // Without a spool GitHub shows the 503 and the delivery can be redelivered by hand.
+            let spool = shared.spool.as_ref().ok_or(WebhookError::QueueUnavailable)?;
+            return spool_job(spool, &job, dedup_key).await;
+        }
+    };
     match enqueued {
         Enqueued::Accepted { position } => {
-            tracing::info!(job = %job_id, repo = %trigger.repo, issue = trigger.issue, position, "job queued");
+            tracing::info!(job = %job.id, repo = %trigger.repo, issue = ?trigger.about, position, "job queued");
             if let Some(acks) = &shared.acks {
                 // Never wait here: a full channel only means the worker acknowledges a bit later.
-                if let Err(error) = acks.try_send(job_id.clone()) {
+                if let Err(error) = acks.try_send(job.id.clone()) {
                     tracing::debug!(%error, "acknowledgement left to the worker");
                 }
             }
-            Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": job_id, "position": position }))).into_response())
+            Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": job.id, "position": position }))).into_response())
         }
         Enqueued::Duplicate { job_id } => {
             tracing::info!(job = %job_id, "duplicate delivery");
@@ -233,9 +220,14 @@ async fn spool_job(spool: &Spool, job: &Job, dedup_key: &str) -> Result<Response
     Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": job.id, "spooled": true }))).into_response())
 }
 
+/// A wait in whole seconds, rounded up.
+fn whole_seconds(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
 /// The answer to a request over a rate limit whose requester was told already.
 fn rate_limited(retry_after: Duration) -> Response {
-    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let seconds = whole_seconds(retry_after);
     let body = Json(json!({ "error": "rate limit reached", "retry_after_seconds": seconds }));
     (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, seconds.to_string())], body).into_response()
 }

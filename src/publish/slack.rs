@@ -1,135 +1,135 @@
-//! The text errand posts in a Slack thread, in Slack's mrkdwn: the reply it edits as the job
-//! moves, and the plain answers (help, status, errors). The same states as the GitHub tracking
-//! comment, said for Slack: `*bold*`, `<url|text>` links, `<@U…>` mentions, and everything that
-//! came from people, agents or repositories escaped, so it cannot form mentions or links.
+//! The Slack side of a conversation: 👀 on the message that asked, one reply in its thread edited
+//! in place as the job moves (for a slash command, in a thread errand starts with a message of
+//! its own), and ✅, ❌ or 🛑 on the asking message when the job ends.
 
-use std::fmt::Write as _;
+use super::PublishError;
+use super::once::once;
+use super::render::Renderer;
+use super::render::slack::slack_marker;
+use crate::chat::api::SlackApi;
+use crate::chat::thread::thread_context;
+use crate::job::{JobRecord, JobUpdate};
+use crate::queue::Queue;
+use crate::request::ids::{MessageTs, SlackChannel};
 
-use super::render::{Progress, Renderer};
-use crate::chat::api::escape;
-use crate::job::{Job, JobId, ReplyTarget};
-
-/// The text that lets errand find its own reply in a thread again after a crash (Slack has no
-/// hidden markers; the job id is unique, and only errand's own messages are searched).
-pub fn slack_marker(id: &JobId) -> String {
-    format!("errand job {id}")
+/// A job's Slack thread.
+pub(super) struct SlackThread {
+    api: SlackApi,
+    channel: SlackChannel,
+    /// The message that asked; `None` for a slash command.
+    asked: Option<MessageTs>,
+    /// The thread; `None` until errand starts one for a slash command.
+    thread_ts: Option<MessageTs>,
 }
 
-/// The reaction the asking message gets when the job ends in this state; `None` while it runs.
-pub fn final_reaction(progress: &Progress) -> Option<&'static str> {
-    match progress {
-        Progress::PullRequest { .. } | Progress::Answered { .. } | Progress::Pushed(_) => Some("white_check_mark"),
-        Progress::Failed { .. } | Progress::Refused { .. } => Some("x"),
-        Progress::Cancelled { .. } => Some("octagonal_sign"),
-        Progress::Queued { .. } | Progress::Running { .. } | Progress::Retrying { .. } | Progress::Waiting { .. } => {
-            None
-        }
+impl SlackThread {
+    pub(super) fn new(
+        api: SlackApi,
+        channel: SlackChannel,
+        asked: Option<MessageTs>,
+        thread_ts: Option<MessageTs>,
+    ) -> Self {
+        Self { api, channel, asked, thread_ts }
     }
-}
 
-impl Renderer {
-    /// errand's reply in the thread, edited in place as the job moves.
-    pub fn slack_message(&self, job: &Job, progress: &Progress) -> String {
-        let text = |s: &str| escape(&self.redactor.redact(s));
-        let status = match progress {
-            Progress::Queued { position } => {
-                let place = position.map(|p| format!(" (position {p} in the queue)")).unwrap_or_default();
-                format!("👀 On it: queued{place} to work in *{}*.", escape(&job.repo.to_string()))
-            }
-            Progress::Running { step } => {
-                format!("🏃 *Running* in *{}*: {}.", escape(&job.repo.to_string()), text(step))
-            }
-            Progress::Retrying { reason } => {
-                format!("⏳ *Waiting to retry*: {}. errand will try again shortly.", text(reason))
-            }
-            Progress::PullRequest { pull, passed, total, checks, title } => {
-                let mut out = format!("✅ *Done*: opened <{}|pull request #{}>", pull.url, pull.number);
-                if *total > 0 {
-                    let _ = write!(out, " ({passed}/{total} checks passed)");
-                }
-                out.push('.');
-                if let Some(title) = title {
-                    let _ = write!(out, "\n>{}", text(title));
-                }
-                out.push_str(&self.slack_checks(checks));
-                out.push_str("\nIts description has the evidence: the commands errand ran, exit codes and output.");
-                out
-            }
-            Progress::Answered { answer } => format!("💬 {}", text(answer.trim())),
-            Progress::Refused { user, permission } => format!(
-                "🚫 *Not run*: {} has `{}` permission on the repository; errand needs write.",
-                escape(user),
-                escape(permission)
-            ),
-            Progress::Failed { reason, .. } => format!(
-                "❌ *Failed*: {}\nTo try again, mention me in this thread with `retry`, or say what to do differently.",
-                text(reason)
-            ),
-            Progress::Waiting { behind } => {
-                format!("⏳ *Waiting* for job `{behind}` in this thread to end: requests in one thread run in order.")
-            }
-            Progress::Cancelled { by } => format!("🛑 *Cancelled* by {}.", self.slack_person(job, by)),
-            Progress::Pushed(pushed) => {
-                let short = &pushed.commit[..pushed.commit.len().min(7)];
-                let mut out = format!(
-                    "✅ *Done*: pushed `{short}` to `{}` (<{}|pull request #{}>).",
-                    escape(&pushed.branch),
-                    pushed.pull.url,
-                    pushed.pull.number
-                );
-                if let Some(title) = &pushed.title {
-                    let _ = write!(out, "\n>{}", text(title));
-                }
-                out.push_str(&self.slack_checks(&pushed.checks));
-                out
-            }
+    /// 👀 on the message that asked and errand's reply in the thread, once; returns the reply's `ts`.
+    pub(super) async fn acknowledge(
+        &self,
+        queue: &Queue,
+        renderer: &Renderer,
+        record: &JobRecord,
+        body: impl FnOnce(Option<usize>) -> String,
+    ) -> Result<String, PublishError> {
+        let known = |current: Option<&JobRecord>| {
+            current.and_then(|r| r.slack_reply_ts.clone()).or_else(|| record.slack_reply_ts.clone())
         };
-        format!("{status}\n{}", self.slack_footer(job))
+        once(queue, record, known, || async {
+            let position = queue.position(&record.job.id).await.ok().flatten();
+            self.reply_once(queue, renderer, record, &body(position)).await
+        })
+        .await
     }
 
-    /// A reply that is the whole answer (help, status, a malformed command, a rate limit).
-    pub fn slack_reply(&self, job: &Job, text: &str) -> String {
-        format!("<@{}> {}\n{}", escape(&job.requested_by), escape(&self.redactor.redact(text)), self.slack_footer(job))
-    }
-
-    /// The message a slash command's thread starts with (errand's own: a command leaves none).
-    pub fn slack_thread_start(&self, job: &Job) -> String {
-        format!(
-            "<@{}> asked me: {}",
-            escape(&job.requested_by),
-            escape(&self.redactor.redact(job.task.instruction.trim()))
-        )
-    }
-
-    fn slack_checks(&self, checks: &[(bool, String, String, String)]) -> String {
-        if checks.is_empty() {
-            return "\nNo checks are configured, so errand ran none.".to_owned();
+    /// Edits errand's reply to `body`; a final state (`reaction`) also goes on what asked.
+    pub(super) async fn show(
+        &self,
+        queue: &Queue,
+        renderer: &Renderer,
+        record: &JobRecord,
+        ts: &str,
+        body: &str,
+        reaction: Option<&str>,
+    ) -> Result<(), PublishError> {
+        let thread_ts = self.thread(queue, renderer, record).await?;
+        self.api.update(self.channel.as_str(), ts, body).await?;
+        if let Some(reaction) = reaction {
+            self.api.react(self.channel.as_str(), self.asking_message(&thread_ts).as_str(), reaction).await?;
         }
-        let mut out = String::new();
-        for (passed, name, command, exit) in checks {
-            let _ = write!(
-                out,
-                "\n{} *{}* `{}`: exit {}",
-                if *passed { "✅" } else { "❌" },
-                escape(name),
-                escape(&command.replace('`', "'")),
-                escape(exit)
-            );
+        Ok(())
+    }
+
+    /// Posts a reply that is the whole answer, once.
+    pub(super) async fn reply(
+        &self,
+        queue: &Queue,
+        renderer: &Renderer,
+        record: &JobRecord,
+        body: &str,
+    ) -> Result<(), PublishError> {
+        let known = |current: Option<&JobRecord>| current.and_then(|r| r.slack_reply_ts.clone());
+        once(queue, record, known, || self.reply_once(queue, renderer, record, body)).await.map(drop)
+    }
+
+    /// The thread's earlier messages (who said what), as context for the agent.
+    pub(super) async fn context(&self) -> Result<String, PublishError> {
+        let (Some(thread_ts), Some(asked)) = (&self.thread_ts, &self.asked) else { return Ok(String::new()) };
+        let messages = self.api.thread(self.channel.as_str(), thread_ts.as_str()).await?;
+        let me = self.api.identity().await.ok();
+        Ok(thread_context(&messages, Some(asked.as_str()), me))
+    }
+
+    /// Posts `body` as errand's reply in the job's thread (or edits the one an earlier try posted),
+    /// reacting 👀 on the message that asked; records and returns the reply's `ts`.
+    async fn reply_once(
+        &self,
+        queue: &Queue,
+        renderer: &Renderer,
+        record: &JobRecord,
+        body: &str,
+    ) -> Result<String, PublishError> {
+        let thread_ts = self.thread(queue, renderer, record).await?;
+        self.api.react(self.channel.as_str(), self.asking_message(&thread_ts).as_str(), "eyes").await?;
+        let marker = slack_marker(&record.job.id);
+        let ts = self.api.post_in_thread_once(self.channel.as_str(), thread_ts.as_str(), body, &marker).await?;
+        let update = JobUpdate { slack_reply_ts: Some(ts.as_str().to_owned()), ..JobUpdate::default() };
+        if let Err(e) = queue.update(&record.job.id, update).await {
+            // The marker finds the reply again next time; nothing is lost.
+            tracing::warn!(job = %record.job.id, error = %e, "could not record the Slack reply");
         }
-        out
+        Ok(ts.into_string())
     }
 
-    /// Who did something, as Slack shows people: a mention of the Slack user id for a job from
-    /// Slack (its requester and whoever stopped it are Slack users), else the name as written.
-    fn slack_person(&self, job: &Job, who: &str) -> String {
-        if matches!(job.reply, ReplyTarget::Slack { .. }) { format!("<@{}>", escape(who)) } else { escape(who) }
+    /// The thread a job answers in: where it was asked, or, for a slash command, the thread errand
+    /// starts with a message of its own (once: its `ts` is recorded).
+    async fn thread(&self, queue: &Queue, renderer: &Renderer, record: &JobRecord) -> Result<MessageTs, PublishError> {
+        if let Some(thread_ts) = &self.thread_ts {
+            return Ok(thread_ts.clone());
+        }
+        let current = queue.get(&record.job.id).await.ok().flatten();
+        if let Some(started) = current.and_then(|r| r.slack_thread_ts).or(record.slack_thread_ts.clone()) {
+            return Ok(MessageTs::new(started));
+        }
+        let started =
+            self.api.post_in_channel(self.channel.as_str(), &renderer.slack_thread_start(&record.job)).await?;
+        let update = JobUpdate { slack_thread_ts: Some(started.as_str().to_owned()), ..JobUpdate::default() };
+        if let Err(e) = queue.update(&record.job.id, update).await {
+            tracing::warn!(job = %record.job.id, error = %e, "could not record the Slack thread errand started");
+        }
+        Ok(MessageTs::new(started.into_string()))
     }
 
-    fn slack_footer(&self, job: &Job) -> String {
-        let id = match &self.public_url {
-            Some(base) => format!("<{}/api/jobs/{}|{}>", base.trim_end_matches('/'), job.id, slack_marker(&job.id)),
-            None => slack_marker(&job.id),
-        };
-        format!("_{id} · {} · asked by <@{}>_", escape(&job.repo.to_string()), escape(&job.requested_by))
+    /// The message errand reacts on: the one that asked, or the one that starts its own thread.
+    fn asking_message(&self, thread_ts: &MessageTs) -> MessageTs {
+        self.asked.clone().unwrap_or_else(|| thread_ts.clone())
     }
 }

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::{DEDUP_TTL, Delivery, Enqueued, LeaseNotHeld, QueueSettings, RECENT_JOBS, WindowCount};
 use crate::job::{Job, JobId, JobRecord, JobStatus, JobUpdate};
+use crate::request::ids::ThreadKey;
 
 /// The in-memory queue. Clones share one queue. Time is `tokio::time`, so tests can pause it.
 #[derive(Clone)]
@@ -46,9 +47,9 @@ struct State {
     /// `count_in_window` counters: the count and when its window ends.
     counters: HashMap<String, (u64, Instant)>,
     /// Task jobs of each thread in enqueue order; ended ones are dropped when seen.
-    threads: HashMap<String, Vec<JobId>>,
+    threads: HashMap<ThreadKey, Vec<JobId>>,
     /// The newest task job of each thread.
-    last_in_thread: HashMap<String, JobId>,
+    last_in_thread: HashMap<ThreadKey, JobId>,
 }
 
 /// Above this many counters, ended windows are forgotten before a new one is counted.
@@ -319,7 +320,7 @@ impl MemoryQueue {
         Ok(self.state()?.outstanding())
     }
 
-    pub async fn open_in_thread(&self, thread: &str) -> Result<Vec<JobRecord>> {
+    pub async fn open_in_thread(&self, thread: &ThreadKey) -> Result<Vec<JobRecord>> {
         let mut state = self.state()?;
         let state = &mut *state;
         let Some(ids) = state.threads.get_mut(thread) else { return Ok(Vec::new()) };
@@ -332,7 +333,7 @@ impl MemoryQueue {
         Ok(open)
     }
 
-    pub async fn last_in_thread(&self, thread: &str) -> Result<Option<JobRecord>> {
+    pub async fn last_in_thread(&self, thread: &ThreadKey) -> Result<Option<JobRecord>> {
         let state = self.state()?;
         Ok(state.last_in_thread.get(thread).and_then(|id| state.records.get(id)).cloned())
     }
@@ -364,6 +365,7 @@ impl MemoryQueue {
 mod tests {
     use super::*;
     use crate::job::{ReplyTarget, Source, Task};
+    use crate::request::ids::{CommentId, IssueNumber};
 
     const LEASE: Duration = Duration::from_secs(30);
 
@@ -380,7 +382,7 @@ mod tests {
             created_at: Utc::now(),
             installation_id: None,
             task: Task { instruction: "fix it".into(), title: "Bug".into(), body: String::new(), url: String::new() },
-            reply: ReplyTarget::GithubIssue { issue: 1, comment_id: Some(2) },
+            reply: ReplyTarget::GithubIssue { issue: IssueNumber(1), comment_id: Some(CommentId(2)) },
             kind: Default::default(),
             follow_up: None,
             attempts: None,

@@ -12,6 +12,7 @@ use anyhow::Result;
 pub use self::memory::MemoryQueue;
 pub use self::redis::RedisQueue;
 use crate::job::{Job, JobId, JobRecord, JobStatus, JobUpdate};
+use crate::request::ids::ThreadKey;
 
 /// How long an idempotency key is remembered. GitHub redelivers by hand only, within days.
 pub const DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -166,12 +167,12 @@ impl Queue {
     }
 
     /// The task jobs of a thread (see [`Job::thread`]) that have not ended, oldest first.
-    pub async fn open_in_thread(&self, thread: &str) -> Result<Vec<JobRecord>> {
+    pub async fn open_in_thread(&self, thread: &ThreadKey) -> Result<Vec<JobRecord>> {
         dispatch!(self, q => q.open_in_thread(thread).await)
     }
 
     /// The newest task job of a thread, ended or not (what `retry` runs again).
-    pub async fn last_in_thread(&self, thread: &str) -> Result<Option<JobRecord>> {
+    pub async fn last_in_thread(&self, thread: &ThreadKey) -> Result<Option<JobRecord>> {
         dispatch!(self, q => q.last_in_thread(thread).await)
     }
 

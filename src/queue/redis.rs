@@ -35,6 +35,7 @@ use tokio::time::Instant;
 
 use super::{DEDUP_TTL, Delivery, Enqueued, LeaseNotHeld, QueueSettings, RECENT_JOBS, WindowCount};
 use crate::job::{Job, JobId, JobRecord, JobStatus, JobUpdate};
+use crate::request::ids::ThreadKey;
 
 /// The namespace of production keys.
 const DEFAULT_NAMESPACE: &str = "q";
@@ -207,7 +208,7 @@ impl RedisQueue {
         let fields = record_fields(&JobRecord::new(job))?;
         let mut call = self.scripts.enqueue.prepare_invoke();
         // A job without a thread names the keys of the empty thread, and leaves them alone.
-        let thread_name = thread.as_deref().unwrap_or_default();
+        let thread_name = thread.as_ref().map_or("", ThreadKey::as_str);
         call.key(format!("{}{dedup_key}", keys.dedup_prefix))
             .key(keys.job(&id))
             .key(&keys.stream)
@@ -518,7 +519,7 @@ impl RedisQueue {
             .context("counting outstanding jobs")
     }
 
-    pub async fn open_in_thread(&self, thread: &str) -> Result<Vec<JobRecord>> {
+    pub async fn open_in_thread(&self, thread: &ThreadKey) -> Result<Vec<JobRecord>> {
         let key = format!("{}{thread}", self.keys.thread_prefix);
         let ids: Vec<String> =
             ::redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query_async(&mut self.commands.clone()).await?;
@@ -537,7 +538,7 @@ impl RedisQueue {
         Ok(open)
     }
 
-    pub async fn last_in_thread(&self, thread: &str) -> Result<Option<JobRecord>> {
+    pub async fn last_in_thread(&self, thread: &ThreadKey) -> Result<Option<JobRecord>> {
         let id: Option<String> = ::redis::cmd("GET")
             .arg(format!("{}{thread}", self.keys.thread_last_prefix))
             .query_async(&mut self.commands.clone())

@@ -22,7 +22,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest as _, Sha256};
 
-use super::{CheckResult, RolloutError, Steps, skipped_for_time};
+use super::{CheckResult, RolloutAbort, RolloutError, Steps, skipped_for_time};
 use crate::config::SetupConfig;
 use crate::job::{JobId, RepoName};
 use crate::sandbox::{ImageInfo, NetworkAccess, Sandbox, SandboxError, SetupSpec};
@@ -131,12 +131,11 @@ pub(super) async fn prepare(steps: &Steps<'_>, ttl: Duration) -> Result<Prepared
     let plan = steps.plan;
     let setup = &plan.config.setup;
     let transient = RolloutError::Transient;
-    let base = sandbox.inspect_image(&steps.image).await.map_err(transient)?.ok_or_else(|| {
-        RolloutError::Abort(format!(
-            "the sandbox image `{}` is not on this worker: build or pull it there",
-            steps.image
-        ))
-    })?;
+    let base = sandbox
+        .inspect_image(&steps.image)
+        .await
+        .map_err(transient)?
+        .ok_or_else(|| RolloutError::Abort(RolloutAbort::ImageMissing { image: steps.image.clone() }))?;
     let files = digest_depends_on(steps.workspace.repo_dir(), setup.depends_on()).await.map_err(transient)?;
     let key = environment_key(&KeyInputs {
         repo: &plan.job.repo,
@@ -167,18 +166,14 @@ pub(super) async fn prepare(steps: &Steps<'_>, ttl: Duration) -> Result<Prepared
 
     let remaining = steps.deadline.saturating_duration_since(tokio::time::Instant::now());
     let Some(first) = setup.commands.first() else {
-        return Err(RolloutError::Abort("setup has no commands".to_owned()));
+        let refused =
+            RolloutAbort::SandboxRefused { step: "setup".to_owned(), detail: "it has no commands".to_owned() };
+        return Err(RolloutError::Abort(refused));
     };
     if remaining.is_zero() {
         return Ok(Prepared::SetupFailed(vec![CheckResult::from_report("setup 1", first, skipped_for_time())]));
     }
-    let env = vec![
-        ("ERRAND_REPO".to_owned(), plan.job.repo.to_string()),
-        ("HOME".to_owned(), ENV_HOME.to_owned()),
-        ("GIT_CONFIG_COUNT".to_owned(), "1".to_owned()),
-        ("GIT_CONFIG_KEY_0".to_owned(), "safe.directory".to_owned()),
-        ("GIT_CONFIG_VALUE_0".to_owned(), "/workspace".to_owned()),
-    ];
+    let env = vec![("ERRAND_REPO".to_owned(), plan.job.repo.to_string()), ("HOME".to_owned(), ENV_HOME.to_owned())];
     let network = if setup.network { NetworkAccess::Open } else { NetworkAccess::None };
     let labels = HashMap::from([
         (LABEL_ENV.to_owned(), "1".to_owned()),
@@ -197,11 +192,12 @@ pub(super) async fn prepare(steps: &Steps<'_>, ttl: Duration) -> Result<Prepared
     let output = match sandbox.run_setup(&spec, steps.cancel).await {
         Ok(output) => output,
         Err(SandboxError::ImageMissing { image }) => {
-            return Err(RolloutError::Abort(format!(
-                "the sandbox image `{image}` is not on this worker: build or pull it there"
-            )));
+            return Err(RolloutError::Abort(RolloutAbort::ImageMissing { image }));
         }
-        Err(e) => return Err(RolloutError::Abort(format!("the sandbox could not run setup: {e}"))),
+        Err(e) => {
+            let refused = RolloutAbort::SandboxRefused { step: "setup".to_owned(), detail: e.to_string() };
+            return Err(RolloutError::Abort(refused));
+        }
     };
     tracing::info!(
         job = %plan.job.id,

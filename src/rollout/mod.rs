@@ -78,11 +78,24 @@ pub struct Plan<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutError {
     /// Bad configuration or environment the requester or operator must fix: reply and stop.
-    #[error("{0}")]
-    Abort(String),
+    #[error("{0:?}")]
+    Abort(RolloutAbort),
     /// Probably passing (the forge or the engine hiccuped): try the job again later.
     #[error(transparent)]
     Transient(anyhow::Error),
+}
+
+/// What the requester or the operator must fix before an attempt can run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolloutAbort {
+    /// Neither the repository nor the worker names an agent.
+    NoAgent,
+    /// The sandbox image is not on this worker (nothing is ever pulled).
+    ImageMissing { image: String },
+    /// `network = "allowlist"`, and the worker cannot open the egress proxy.
+    EgressUnavailable { detail: String },
+    /// The sandbox refused a step.
+    SandboxRefused { step: String, detail: String },
 }
 
 /// Runs attempts.
@@ -125,9 +138,7 @@ impl Rollout {
         let image = plan.config.image.clone().unwrap_or_else(|| self.settings.default_image.clone());
         let agent = agent_step(&self.settings, plan.config)?;
         if !self.sandbox.image_exists(&image).await.map_err(RolloutError::Transient)? {
-            return Err(RolloutError::Abort(format!(
-                "the sandbox image `{image}` is not on this worker: build or pull it there, or name another `image` in `.errand.toml`"
-            )));
+            return Err(RolloutError::Abort(RolloutAbort::ImageMissing { image }));
         }
         let (workspace, base_commit, mirror_state) = self.prepare_workspace(plan).await?;
 
@@ -230,11 +241,10 @@ impl Rollout {
             NetworkPolicy::Allowlist => {
                 // A worker that cannot open the proxy is misconfigured (see the README): say so
                 // rather than retry.
-                let lease = self.sandbox.open_egress(&plan.job.id, &plan.config.allow_hosts).await.map_err(|e| {
-                    RolloutError::Abort(format!(
-                        "the worker could not open the egress proxy for `network = \"allowlist\"`: {e:#}"
-                    ))
-                })?;
+                let lease =
+                    self.sandbox.open_egress(&plan.job.id, &plan.config.allow_hosts).await.map_err(|e| {
+                        RolloutError::Abort(RolloutAbort::EgressUnavailable { detail: format!("{e:#}") })
+                    })?;
                 (lease.access(), Some(lease))
             }
         })
@@ -296,12 +306,7 @@ fn agent_step(settings: &RolloutSettings, config: &RepoConfig) -> Result<AgentSt
             (preset.command_line(agent.model.as_deref()), pick(&|name| preset.api_key_vars().contains(&name)))
         }
         (None, None, Some(command)) => (command.clone(), pick(&|_| true)),
-        (None, None, None) => {
-            return Err(RolloutError::Abort(
-                "no agent is configured: add `agent = \"codex\"` (or another preset), or an `[agent]` section with `command = \"...\"`, to `.errand.toml`"
-                    .into(),
-            ));
-        }
+        (None, None, None) => return Err(RolloutError::Abort(RolloutAbort::NoAgent)),
     };
     if let (Some(model), Some(var)) = (agent.model.as_deref(), preset.and_then(|p| p.model_env())) {
         env.push((var.to_owned(), model.to_owned()));
@@ -415,10 +420,10 @@ impl Steps<'_> {
                 );
                 Ok(output)
             }
-            Err(SandboxError::ImageMissing { image }) => Err(RolloutError::Abort(format!(
-                "the sandbox image `{image}` is not on this worker: build or pull it there"
-            ))),
-            Err(e) => Err(RolloutError::Abort(format!("the sandbox could not run step `{step}`: {e}"))),
+            Err(SandboxError::ImageMissing { image }) => Err(RolloutError::Abort(RolloutAbort::ImageMissing { image })),
+            Err(e) => {
+                Err(RolloutError::Abort(RolloutAbort::SandboxRefused { step: step.clone(), detail: e.to_string() }))
+            }
         }
     }
 

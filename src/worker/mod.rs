@@ -2,8 +2,10 @@
 //! permission, reads the repository's configuration, runs the rollout and publishes the result.
 //! Every job ends in exactly one terminal state the requester can see.
 
-mod job_run;
+mod failure;
 mod review;
+mod run;
+mod settle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -155,7 +157,7 @@ impl Worker {
                 cancel.cancel();
             })
         };
-        let job = job_run::JobRun {
+        let job = run::JobRun {
             worker: &self.inner,
             delivery: &delivery,
             cancel: &cancel,
@@ -170,32 +172,27 @@ impl Worker {
             ended = job.run() => ended,
             () = abandon => {
                 tracing::warn!(job = %delivery.record.job.id, wind_down = ?WIND_DOWN, "the job did not wind down: abandoning it");
-                Err(job_run::JobError::Retry("abandoned by a stopping worker".into()))
+                Err(failure::Failure::Stopped)
             }
         };
         watch.abort();
         let by = cancelled_by.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(by) = by.filter(|_| !halted.is_cancelled() && !matches!(ended, Ok(job_run::Ended::Done { .. }))) {
+        if let Some(by) = by.filter(|_| !halted.is_cancelled() && !matches!(ended, Ok(run::Ended::Done { .. }))) {
             // The rollout stopped (its containers killed and removed); say so where it was asked.
-            ended = match self
-                .inner
-                .github
-                .for_repo(&delivery.record.job.repo, delivery.record.job.installation_id)
-                .await
-            {
-                Ok(gh) => job.end_cancelled(&gh, &by).await,
+            ended = match self.inner.publisher.conversation(&delivery.record.job).await {
+                Ok(conversation) => job.end_cancelled(&conversation, &by).await,
                 Err(e) => Err(e.into()),
             };
         }
         keeper.abort();
         let why_stopped = if lease_lost.is_cancelled() {
-            Some(job_run::Stopped::LeaseLost)
+            Some(settle::Stopped::LeaseLost)
         } else if stop.is_cancelled() {
-            Some(job_run::Stopped::ShuttingDown)
+            Some(settle::Stopped::ShuttingDown)
         } else {
             None
         };
-        job_run::settle(&self.inner, &delivery, ended, why_stopped, &stop).await;
+        settle::settle(&self.inner, &delivery, ended, why_stopped, &stop).await;
     }
 }
 

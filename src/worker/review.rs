@@ -3,10 +3,11 @@
 
 use std::fmt::Write as _;
 
-use crate::command::{self, Command};
 use crate::forge::github::{PullInfo, ReviewComment};
 use crate::forge::{ForgeError, RepoClient};
 use crate::job::ReplyTarget;
+use crate::request::command::{self, Command};
+use crate::request::ids::{CommentId, IssueNumber, ReviewId};
 
 /// The review comments one job addresses, each with the thread it sits in.
 #[derive(Debug, Default)]
@@ -26,13 +27,13 @@ pub struct Note {
 /// `review_id` that asks errand for a task, and the comment that asked, in order.
 pub async fn gather(
     gh: &RepoClient,
-    pull: u64,
-    review_id: Option<u64>,
-    asked: Option<u64>,
+    pull: IssueNumber,
+    review_id: Option<ReviewId>,
+    asked: Option<CommentId>,
     mention: &str,
 ) -> Result<Review, ForgeError> {
-    let all = gh.review_comments(pull).await?;
-    Ok(select(&all, review_id, asked, mention))
+    let all = gh.review_comments(pull.get()).await?;
+    Ok(select(&all, review_id.map(ReviewId::get), asked.map(CommentId::get), mention))
 }
 
 /// The pure part of [`gather`].
@@ -56,16 +57,16 @@ pub fn select(all: &[ReviewComment], review_id: Option<u64>, asked: Option<u64>,
 
 impl Review {
     /// The threads other than the one the tracking reply lives in, each once.
-    pub fn other_threads(&self, reply: &ReplyTarget) -> Vec<u64> {
+    pub fn other_threads(&self, reply: &ReplyTarget) -> Vec<CommentId> {
         let own = match reply {
             ReplyTarget::GithubReview { comment_id: Some(comment), thread_id, .. } => {
                 Some(thread_id.unwrap_or(*comment))
             }
             _ => None,
         };
-        let mut threads: Vec<u64> = Vec::new();
+        let mut threads: Vec<CommentId> = Vec::new();
         for note in &self.notes {
-            let thread = note.comment.thread();
+            let thread = CommentId(note.comment.thread());
             if Some(thread) != own && !threads.contains(&thread) {
                 threads.push(thread);
             }
@@ -149,8 +150,13 @@ mod tests {
         let ids: Vec<u64> = review.notes.iter().map(|n| n.comment.id).collect();
         assert_eq!(ids, [1, 3]);
         assert_eq!(review.notes[0].thread.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 5]);
-        let reply = ReplyTarget::GithubReview { pull: 7, review_id: Some(10), comment_id: Some(1), thread_id: Some(1) };
-        assert_eq!(review.other_threads(&reply), [3]);
+        let reply = ReplyTarget::GithubReview {
+            pull: IssueNumber(7),
+            review_id: Some(ReviewId(10)),
+            comment_id: Some(CommentId(1)),
+            thread_id: Some(CommentId(1)),
+        };
+        assert_eq!(review.other_threads(&reply), [CommentId(3)]);
         let context = review.task_context(None);
         assert!(context.contains("### 1. On `src/lib.rs` line 3, @ann wrote\n\n> @agent rename this"), "{context}");
         assert!(context.contains("- @bob: agreed"), "{context}");
@@ -162,7 +168,12 @@ mod tests {
         let all = [comment(1, 10, None, "ann", "first"), comment(2, 13, Some(1), "bob", "@agent fix")];
         let review = select(&all, None, Some(2), "@agent");
         assert_eq!(review.notes.len(), 1);
-        let reply = ReplyTarget::GithubReview { pull: 7, review_id: None, comment_id: Some(2), thread_id: Some(1) };
+        let reply = ReplyTarget::GithubReview {
+            pull: IssueNumber(7),
+            review_id: None,
+            comment_id: Some(CommentId(2)),
+            thread_id: Some(CommentId(1)),
+        };
         assert!(review.other_threads(&reply).is_empty());
     }
 }

@@ -11,8 +11,9 @@ use errand::config::{GithubArgs, WorkerOptions};
 use errand::forge::{Github, GithubAuth};
 use errand::ingress::{self, IngressSettings};
 use errand::job::JobRecord;
-use errand::publish::{Publisher, Redactor, Renderer};
+use errand::publish::{Publisher, Renderer};
 use errand::queue::{MemoryQueue, Queue, QueueSettings};
+use errand::secrets::Redactor;
 use errand::worker::Worker;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -239,13 +240,10 @@ impl World {
         // the tracking comment, racing the worker that claims the same job.
         let (acks, accepted) = tokio::sync::mpsc::channel(64);
         let renderer = Renderer { mention: "@agent".into(), public_url: None, redactor: worker.redactor().clone() };
-        tokio::spawn(errand::app::acknowledge_accepted_jobs(
-            accepted,
-            queue.clone(),
-            client_for_acks.with_redactor(worker.redactor().clone()),
-            Publisher::new(renderer, queue.clone())
-                .with_slack(slack_api.map(|s| s.with_redactor(worker.redactor().clone()))),
-        ));
+        let publisher =
+            Publisher::new(renderer, queue.clone(), client_for_acks.with_redactor(worker.redactor().clone()))
+                .with_slack(slack_api.map(|s| s.with_redactor(worker.redactor().clone())));
+        tokio::spawn(errand::app::acknowledge_accepted_jobs(accepted, queue.clone(), publisher));
         let router = ingress::router(Arc::new(settings), queue.clone(), Some(acks));
         let stop = shutdown.clone();
         tokio::spawn(async move { ingress::serve(listener, router, async move { stop.cancelled().await }).await });

@@ -18,11 +18,13 @@
 
 use std::ops::Range;
 
+use serde::{Deserialize, Serialize};
+
 /// The largest `--attempts` a comment may ask for; the repository's own maximum may be lower.
 pub const MAX_ATTEMPTS_OPTION: u32 = 10;
 
 /// What `--attempts` takes, in the words of the error message; must agree with the maximum.
-const ATTEMPTS_EXPECTED: &str = "a whole number from 1 to 10";
+pub const ATTEMPTS_EXPECTED: &str = "a whole number from 1 to 10";
 
 /// What a comment asks errand to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,16 +65,58 @@ pub struct TaskOptions {
     pub attempts: Option<u32>,
 }
 
-/// A command that was addressed to errand but cannot be understood.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A command that was addressed to errand but cannot be understood. Kept in a reply job, so it
+/// is data; rendering says it in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
 pub enum ParseError {
     #[error("unknown option `{option}`")]
     UnknownOption { option: String },
     #[error("option `{option}` needs a value")]
-    MissingOptionValue { option: &'static str },
-    #[error("option `{option}` got `{value}`, expected {expected}")]
-    InvalidOptionValue { option: &'static str, value: String, expected: &'static str },
+    MissingOptionValue { option: OptionName },
+    #[error("option `{option}` got `{value}`, expected {ATTEMPTS_EXPECTED}")]
+    InvalidOptionValue { option: OptionName, value: String },
 }
+
+/// An option errand knows. Both take [`ATTEMPTS_EXPECTED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptionName {
+    /// `--attempts N`
+    Attempts,
+    /// `use attempt N`
+    UseAttempt,
+}
+
+impl OptionName {
+    /// As people write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Attempts => "--attempts",
+            Self::UseAttempt => "use attempt",
+        }
+    }
+}
+
+impl std::fmt::Display for OptionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The commands as `help` lists them: how each is written (`{mention}` stands for the name the
+/// person used) and what it does. Rendering lays them out.
+pub const COMMANDS: [(&str, &str); 6] = [
+    (
+        "{mention} <what to do>",
+        "work on this issue; for example `{mention} fix the failing test`. `{mention}` alone works on the issue as written.",
+    ),
+    ("{mention} status", "the state of this thread's jobs and their place in the queue."),
+    ("{mention} stop", "cancel this thread's queued or running jobs."),
+    ("{mention} retry", "run this thread's last job again."),
+    ("{mention} use attempt N", "on a pull request errand made from several attempts: put attempt N's change in it."),
+    ("{mention} help", "this message."),
+];
 
 /// One mention of errand in a comment and what it asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,37 +125,6 @@ pub struct Parsed {
     pub mention: String,
     /// The command, or why the text after the mention is not one.
     pub command: Result<Command, ParseError>,
-}
-
-/// The answer to `@agent help`.
-pub fn render_help(mention: &str) -> String {
-    format!(
-        "**errand** runs a coding agent on a request and answers with a pull request that carries the evidence (the checks it ran, their exit codes and output).\n\n\
-         - `{mention} <what to do>`: work on this issue; for example `{mention} fix the failing test`. `{mention}` alone works on the issue as written.\n\
-         - On a pull request (a review comment on a line, or the conversation): the work is pushed to the pull request's own branch and errand answers where you asked. A review with several `{mention}` comments is one job that addresses them all.\n\
-         - `{mention} status`: the state of this thread's jobs and their place in the queue.\n\
-         - `{mention} stop`: cancel this thread's queued or running jobs.\n\
-         - `{mention} retry`: run this thread's last job again.\n\
-         - `{mention} help`: this message.\n\n\
-         Requests on one issue or pull request run one at a time, in order. Only people with write access to the repository can start work. The repository's `.errand.toml` (on the default branch, or the pull request's base) sets the sandbox image, the agent and the checks."
-    )
-}
-
-/// The message a user reads when their command cannot be understood. It always ends by saying
-/// how to get help, addressed with the name they used.
-pub fn render_parse_error(error: &ParseError, mention: &str) -> String {
-    let what = match error {
-        ParseError::UnknownOption { option } => {
-            format!("I don't know the option `{option}`. The only task option is `--attempts N`.")
-        }
-        ParseError::MissingOptionValue { option } => {
-            format!("The option `{option}` needs a value, for example `{option} 3`.")
-        }
-        ParseError::InvalidOptionValue { option, value, expected } => {
-            format!("The option `{option}` needs {expected}, but got `{value}`.")
-        }
-    };
-    format!("{what}\n\nWrite `{mention} help` to see what I can do.")
 }
 
 /// Finds the commands addressed to any of `mentions` (e.g. `["@agent"]`; matched
@@ -204,11 +217,9 @@ fn parse_use_attempt(text: &str) -> Claim {
     }
     match attempts_value(value.trim_start_matches('#')) {
         Ok(n) => Claim::Mine(Command::UseAttempt(n)),
-        Err(_) => Claim::Malformed(ParseError::InvalidOptionValue {
-            option: "use attempt",
-            value: value.to_owned(),
-            expected: ATTEMPTS_EXPECTED,
-        }),
+        Err(_) => {
+            Claim::Malformed(ParseError::InvalidOptionValue { option: OptionName::UseAttempt, value: value.to_owned() })
+        }
     }
 }
 
@@ -238,7 +249,7 @@ fn parse_task(text: &str) -> Claim {
                             rest = rest.trim_start()[value.len()..].trim_start();
                             value
                         }
-                        _ => return Claim::Malformed(ParseError::MissingOptionValue { option: "--attempts" }),
+                        _ => return Claim::Malformed(ParseError::MissingOptionValue { option: OptionName::Attempts }),
                     },
                 };
                 match attempts_value(value) {
@@ -284,11 +295,7 @@ fn trailing_attempts(text: &str) -> Option<(&str, &str)> {
 fn attempts_value(value: &str) -> Result<u32, ParseError> {
     match value.parse::<u32>() {
         Ok(n) if (1..=MAX_ATTEMPTS_OPTION).contains(&n) => Ok(n),
-        _ => Err(ParseError::InvalidOptionValue {
-            option: "--attempts",
-            value: value.to_owned(),
-            expected: ATTEMPTS_EXPECTED,
-        }),
+        _ => Err(ParseError::InvalidOptionValue { option: OptionName::Attempts, value: value.to_owned() }),
     }
 }
 
@@ -747,10 +754,13 @@ mod tests {
 
     #[test]
     fn a_bad_attempts_value_is_malformed() {
-        assert_eq!(commands("@agent --attempts"), [Err(ParseError::MissingOptionValue { option: "--attempts" })]);
+        assert_eq!(
+            commands("@agent --attempts"),
+            [Err(ParseError::MissingOptionValue { option: OptionName::Attempts })]
+        );
         assert_eq!(
             commands("@agent --attempts --help"),
-            [Err(ParseError::MissingOptionValue { option: "--attempts" })]
+            [Err(ParseError::MissingOptionValue { option: OptionName::Attempts })]
         );
         for bad in ["0", "11", "three", "-1"] {
             let parsed = commands(&format!("@agent --attempts {bad} fix"));
@@ -764,28 +774,6 @@ mod tests {
     #[test]
     fn the_attempts_message_names_the_real_maximum() {
         assert!(ATTEMPTS_EXPECTED.ends_with(&format!("to {MAX_ATTEMPTS_OPTION}")));
-    }
-
-    #[test]
-    fn a_parse_error_message_ends_with_how_to_get_help() {
-        let errors = [
-            ParseError::UnknownOption { option: "--model".to_owned() },
-            ParseError::MissingOptionValue { option: "--attempts" },
-            ParseError::InvalidOptionValue {
-                option: "--attempts",
-                value: "0".to_owned(),
-                expected: "a whole number from 1 to 10",
-            },
-        ];
-        for error in &errors {
-            let message = render_parse_error(error, "@agent");
-            assert!(message.ends_with("Write `@agent help` to see what I can do."), "{message}");
-        }
-        assert_eq!(
-            render_parse_error(&errors[0], "@errand"),
-            "I don't know the option `--model`. The only task option is `--attempts N`.\n\n\
-             Write `@errand help` to see what I can do."
-        );
     }
 
     #[test]

@@ -2,13 +2,21 @@
 //! its Testing section, answers and failures. Every user-facing message is built here, on purpose,
 //! never from an internal error's `Display`.
 
+mod reasons;
+mod replies;
+pub mod slack;
+
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::agents::{self, AgentTranscript};
 use crate::job::{Job, JobId, PullRequestRef, Source};
+use crate::request::ids::IssueNumber;
 use crate::rollout::ranking::Score;
 use crate::rollout::{AgentEnd, CheckResult, Outcome, SandboxFile, SandboxNote, summary_title};
+
+pub use self::reasons::Reason;
+pub use self::replies::{SlackNotice, slack_notice};
 use crate::secrets::Redactor;
 
 /// Lines of output shown per check.
@@ -25,8 +33,13 @@ pub enum Progress {
     Queued {
         position: Option<usize>,
     },
+    /// The agent is working: in one sandbox, or in `attempts` side by side.
     Running {
-        step: String,
+        attempts: u32,
+    },
+    /// `use attempt N`: the checks run on that attempt's branch.
+    CheckingAttempt {
+        attempt: u32,
     },
     /// Waiting to be tried again after a passing failure.
     Retrying {
@@ -34,10 +47,8 @@ pub enum Progress {
     },
     PullRequest {
         pull: PullRequestRef,
-        passed: usize,
-        total: usize,
-        /// Each check after the agent: ✅/❌, name, command, exit code (for Slack's reply).
-        checks: Vec<(bool, String, String, String)>,
+        /// Each check after the agent.
+        checks: Vec<CheckRow>,
         /// The change in one line (the pull request's title).
         title: Option<String>,
     },
@@ -74,10 +85,38 @@ pub struct Pushed {
     pub commit: String,
     pub title: Option<String>,
     pub diffstat: String,
-    /// Each check after the agent: ✅/❌, name, command, exit code.
-    pub checks: Vec<(bool, String, String, String)>,
-    /// The attempts table when several attempts ran (empty otherwise).
-    pub attempts: String,
+    /// Each check after the agent.
+    pub checks: Vec<CheckRow>,
+    /// The attempts, when several ran.
+    pub attempts: Option<Attempts>,
+}
+
+/// A check after the agent, as a row people read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRow {
+    pub passed: bool,
+    pub name: String,
+    pub command: String,
+    pub exit_code: i64,
+}
+
+impl CheckRow {
+    pub fn of(check: &CheckResult) -> Self {
+        Self {
+            passed: check.passed(),
+            name: check.name.clone(),
+            command: check.command.clone(),
+            exit_code: check.report.exit_code,
+        }
+    }
+}
+
+/// The attempts of a best-of-N job, for its table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempts {
+    pub rows: Vec<AttemptRow>,
+    /// (asked, ran) when the request asked for more attempts than allowed.
+    pub capped: Option<(Option<u32>, u32)>,
 }
 
 /// One attempt of a best-of-N job, for the attempts table.
@@ -118,12 +157,15 @@ impl Renderer {
         let status = match progress {
             Progress::Queued { position: Some(p) } => format!("⏳ **Queued** (position {p} in the queue)."),
             Progress::Queued { position: None } => "⏳ **Queued**.".to_owned(),
-            Progress::Running { step } => format!("🏃 **Running**: {step}."),
+            Progress::Running { .. } | Progress::CheckingAttempt { .. } => {
+                format!("🏃 **Running**: {}.", running_step(progress))
+            }
             Progress::Retrying { reason } => {
                 format!("⏳ **Waiting to retry**: {}. errand will try again shortly.", self.redactor.redact(reason))
             }
-            Progress::PullRequest { pull, passed, total, .. } => {
-                let checks = if *total == 0 {
+            Progress::PullRequest { pull, checks, .. } => {
+                let (passed, total) = (checks.iter().filter(|c| c.passed).count(), checks.len());
+                let checks = if total == 0 {
                     "no checks configured".to_owned()
                 } else {
                     format!("{} {passed}/{total} checks passed", if passed == total { "✅" } else { "❌" })
@@ -157,6 +199,16 @@ impl Renderer {
         )
     }
 
+    /// A reply that is the whole answer, addressed to the requester, with the job's marker.
+    pub fn github_reply(&self, job: &Job, text: &str) -> String {
+        format!("@{} {}\n{}", job.requested_by, self.redactor.redact(text), tracking_marker(&job.id))
+    }
+
+    /// What the job API keeps of a refusal: who was refused and why.
+    pub fn refusal_note(&self, user: &str, permission: &str) -> String {
+        format!("@{user} has `{permission}` permission; errand needs write")
+    }
+
     /// The retry hint that ends every failure.
     pub fn retry_hint(&self) -> String {
         format!("To try again, comment `{0} retry`, or `{0} <what to do>` to ask differently.", self.mention)
@@ -175,18 +227,20 @@ impl Renderer {
             text.push_str("\nNo checks are configured, so errand ran none.");
         } else {
             text.push_str("\n| | check | command | exit code |\n|---|---|---|---|\n");
-            for (passed, name, command, exit) in &pushed.checks {
+            for check in &pushed.checks {
                 let _ = writeln!(
                     text,
-                    "| {} | {name} | `{}` | {exit} |",
-                    if *passed { "✅" } else { "❌" },
-                    command.replace('|', "\\|").replace('`', "'")
+                    "| {} | {} | `{}` | {} |",
+                    if check.passed { "✅" } else { "❌" },
+                    check.name,
+                    check.command.replace('|', "\\|").replace('`', "'"),
+                    check.exit_code
                 );
             }
             text.push_str("\nThe pull request's **Testing** section has the output.");
         }
-        if !pushed.attempts.is_empty() {
-            let _ = write!(text, "\n\n{}", pushed.attempts.trim_end());
+        if let Some(attempts) = &pushed.attempts {
+            let _ = write!(text, "\n\n{}", self.attempts_section(attempts).trim_end());
         }
         text
     }
@@ -194,7 +248,8 @@ impl Renderer {
     /// The attempts of a best-of-N job: how each did and where to see it, the chosen one marked,
     /// and the rule that chose it. Empty for a job with one attempt. `capped` is (asked, ran) when
     /// the request asked for more attempts than allowed.
-    pub fn attempts_section(&self, rows: &[AttemptRow], capped: Option<(Option<u32>, u32)>) -> String {
+    pub fn attempts_section(&self, attempts: &Attempts) -> String {
+        let Attempts { rows, capped } = attempts;
         if rows.len() < 2 {
             return String::new();
         }
@@ -265,7 +320,7 @@ impl Renderer {
     /// The short answer in the other review threads one job addressed.
     pub fn thread_answer(&self, pushed: &Pushed) -> String {
         let short = &pushed.commit[..pushed.commit.len().min(7)];
-        let passed = pushed.checks.iter().filter(|c| c.0).count();
+        let passed = pushed.checks.iter().filter(|c| c.passed).count();
         let total = pushed.checks.len();
         let checks = if total == 0 {
             "no checks configured".to_owned()
@@ -385,7 +440,13 @@ impl Renderer {
 
     /// The pull request body: summary, changes, the Testing section, and where the request came
     /// from.
-    pub fn pull_body(&self, job: &Job, outcome: &Outcome, closes: Option<u64>, attempts: &str) -> String {
+    pub fn pull_body(
+        &self,
+        job: &Job,
+        outcome: &Outcome,
+        closes: Option<IssueNumber>,
+        attempts: Option<&Attempts>,
+    ) -> String {
         let mut body = String::new();
         let summary = outcome
             .summary
@@ -409,8 +470,8 @@ impl Renderer {
         let _ = write!(body, "\n\n## Changes\n\n{}", self.code_block(&outcome.diffstat));
         body.push_str("\n## Testing\n\n");
         body.push_str(&self.testing_block(outcome));
-        if !attempts.is_empty() {
-            let _ = write!(body, "\n{attempts}");
+        if let Some(attempts) = attempts {
+            let _ = write!(body, "\n{}", self.attempts_section(attempts));
         }
         let who = match job.source {
             Source::Slack => format!("Slack user `{}`", job.requested_by),
@@ -536,6 +597,18 @@ impl Renderer {
     }
 }
 
+/// What a running job is doing, in words (GitHub and Slack alike).
+pub fn running_step(progress: &Progress) -> String {
+    match progress {
+        Progress::Running { attempts: 1 } => "the agent is working in a sandbox".to_owned(),
+        Progress::Running { attempts } => {
+            format!("{attempts} attempts are running side by side, each in its own sandbox")
+        }
+        Progress::CheckingAttempt { attempt } => format!("running the checks on attempt {attempt}"),
+        _ => String::new(),
+    }
+}
+
 fn mark(check: &CheckResult) -> &'static str {
     if check.passed() { "✅" } else { "❌" }
 }
@@ -582,6 +655,7 @@ mod tests {
     use super::*;
     use crate::forge::git::MirrorState;
     use crate::job::{ReplyTarget, Source, Task};
+    use crate::request::ids::{CommentId, IssueNumber};
     use crate::rollout::StepReport;
 
     fn job() -> Job {
@@ -598,7 +672,7 @@ mod tests {
                 body: "`add 2 3` prints -1.".into(),
                 url: "https://github.com/acme/calculator/issues/1#issuecomment-5000000001".into(),
             },
-            reply: ReplyTarget::GithubIssue { issue: 1, comment_id: Some(5_000_000_001) },
+            reply: ReplyTarget::GithubIssue { issue: IssueNumber(1), comment_id: Some(CommentId(5_000_000_001)) },
             kind: Default::default(),
             follow_up: None,
             attempts: None,
@@ -616,6 +690,10 @@ mod tests {
             cancelled: false,
             disk_exceeded: None,
         }
+    }
+
+    fn check_row(passed: bool) -> CheckRow {
+        CheckRow { passed, name: "test".into(), command: "sh test.sh".into(), exit_code: i64::from(!passed) }
     }
 
     fn renderer() -> Renderer {
@@ -682,7 +760,7 @@ mod tests {
 
     #[test]
     fn the_pull_request_body_carries_the_evidence() {
-        let body = renderer().pull_body(&job(), &outcome(step(0, 35, "ok: add 2 3 = 5")), Some(1), "");
+        let body = renderer().pull_body(&job(), &outcome(step(0, 35, "ok: add 2 3 = 5")), Some(IssueNumber(1)), None);
         insta::assert_snapshot!(body);
     }
 
@@ -705,8 +783,8 @@ mod tests {
         let pull = PullRequestRef { number: 7, url: "https://github.com/acme/calculator/pull/7".into() };
         let states = [
             Progress::Queued { position: Some(2) },
-            Progress::Running { step: "the agent is working in a sandbox".into() },
-            Progress::PullRequest { pull: pull.clone(), passed: 1, total: 1, checks: Vec::new(), title: None },
+            Progress::Running { attempts: 1 },
+            Progress::PullRequest { pull: pull.clone(), checks: vec![check_row(true)], title: None },
             Progress::Answered { answer: "It subtracts.".into() },
             Progress::Refused { user: "visitor".into(), permission: "read".into() },
             Progress::Failed { reason: "the agent exited with code 3.".into(), hint: r.retry_hint() },
@@ -718,8 +796,8 @@ mod tests {
                 commit: "4f2a9c1d0e".into(),
                 title: Some("Rename retries to max_retries".into()),
                 diffstat: " src/lib.rs | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n".into(),
-                checks: vec![(true, "test".into(), "sh test.sh".into(), "0".into())],
-                attempts: String::new(),
+                checks: vec![check_row(true)],
+                attempts: None,
             })),
         ];
         let all: Vec<String> = states.iter().map(|p| r.tracking_comment(&job(), p)).collect();
@@ -762,7 +840,7 @@ mod tests {
     #[test]
     fn a_follow_up_replaces_the_testing_section_in_place() {
         let r = renderer();
-        let first = r.pull_body(&job(), &outcome(step(1, 35, "FAIL: add")), Some(1), "");
+        let first = r.pull_body(&job(), &outcome(step(1, 35, "FAIL: add")), Some(IssueNumber(1)), None);
         let second = r.replace_testing(&first, &outcome(step(0, 35, "ok: add 2 3 = 5")));
         assert!(second.contains("ok: add 2 3 = 5") && !second.contains("FAIL: add"), "{second}");
         assert_eq!(second.matches("<!-- errand:testing -->").count(), 1);
@@ -785,8 +863,13 @@ mod tests {
         };
         let row = |number, chosen| AttemptRow { number, score, duration: Duration::from_secs(2), branch: None, chosen };
         let r = renderer();
-        assert_eq!(r.attempts_section(&[row(1, true)], None), "", "one attempt has no table");
-        let section = r.attempts_section(&[row(1, true), row(2, false)], Some((Some(8), 2)));
+        assert_eq!(
+            r.attempts_section(&Attempts { rows: vec![row(1, true)], capped: None }),
+            "",
+            "one attempt has no table"
+        );
+        let section =
+            r.attempts_section(&Attempts { rows: vec![row(1, true), row(2, false)], capped: Some((Some(8), 2)) });
         assert!(section.contains("| ★ | 1 | 1/1 | 1 file, 1 line | 2.0s | not pushed (no change) |"), "{section}");
         assert!(section.contains("|  | 2 | 1/1 | 1 file, 1 line | 2.0s | not pushed (no change) |"), "{section}");
         assert!(section.ends_with("You asked for 8 attempts; this repository and worker allow 2.\n"), "{section}");
