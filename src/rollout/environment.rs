@@ -130,13 +130,13 @@ pub(super) async fn prepare(steps: &Steps<'_>, ttl: Duration) -> Result<Prepared
     let sandbox = &steps.rollout.sandbox;
     let plan = steps.plan;
     let setup = &plan.config.setup;
-    let transient = RolloutError::Transient;
     let base = sandbox
         .inspect_image(&steps.image)
         .await
-        .map_err(transient)?
+        .map_err(RolloutError::Transient)?
         .ok_or_else(|| RolloutError::Abort(RolloutAbort::ImageMissing { image: steps.image.clone() }))?;
-    let files = digest_depends_on(steps.workspace.repo_dir(), setup.depends_on()).await.map_err(transient)?;
+    let files =
+        digest_depends_on(steps.workspace.repo_dir(), setup.depends_on()).await.map_err(RolloutError::Transient)?;
     let key = environment_key(&KeyInputs {
         repo: &plan.job.repo,
         base_image: &base.id,
@@ -145,25 +145,42 @@ pub(super) async fn prepare(steps: &Steps<'_>, ttl: Duration) -> Result<Prepared
         files: &files,
     });
     let hold_tag = format!("{key}-{}", JobId::generate().short());
-    let hold_name = format!("{HOLD_REPOSITORY}:{hold_tag}");
+    if !ttl.is_zero()
+        && let Some(cached) = cached(sandbox, &key, &hold_tag, ttl).await.map_err(RolloutError::Transient)?
+    {
+        return Ok(Prepared::Ready(cached));
+    }
+    build(steps, key, hold_tag, ttl).await
+}
 
-    if !ttl.is_zero() {
-        let name = format!("{ENV_REPOSITORY}:{key}");
-        if sandbox.tag_image(&name, HOLD_REPOSITORY, &hold_tag).await.map_err(transient)? {
-            let hold = Hold::new(sandbox, &hold_name);
-            let found = sandbox.inspect_image(&hold_name).await.map_err(transient)?;
-            match found.as_ref().and_then(|info| fresh_age(info, &key, ttl, Utc::now())) {
-                Some(age) => {
-                    let image = found.map(|info| info.id).unwrap_or_default();
-                    let state = EnvironmentState::Cached { key, age };
-                    return Ok(Prepared::Ready(Environment { image, state, setup: Vec::new(), hold }));
-                }
-                // Stale: built again below; the stale image goes once nothing holds it.
-                None => hold.release().await,
-            }
+/// The environment kept under `key`, when it is younger than `ttl`; held under `hold_tag` while
+/// the attempt uses it. A stale one goes once nothing holds it.
+async fn cached(sandbox: &Sandbox, key: &str, hold_tag: &str, ttl: Duration) -> anyhow::Result<Option<Environment>> {
+    let name = format!("{ENV_REPOSITORY}:{key}");
+    if !sandbox.tag_image(&name, HOLD_REPOSITORY, hold_tag).await? {
+        return Ok(None);
+    }
+    let hold_name = format!("{HOLD_REPOSITORY}:{hold_tag}");
+    let hold = Hold::new(sandbox, &hold_name);
+    let found = sandbox.inspect_image(&hold_name).await?;
+    match found.as_ref().and_then(|info| fresh_age(info, key, ttl, Utc::now())) {
+        Some(age) => {
+            let image = found.map(|info| info.id).unwrap_or_default();
+            let state = EnvironmentState::Cached { key: key.to_owned(), age };
+            Ok(Some(Environment { image, state, setup: Vec::new(), hold }))
+        }
+        None => {
+            hold.release().await;
+            Ok(None)
         }
     }
+}
 
+/// Runs setup in one container and commits it as the environment (kept under `key` unless `ttl`
+/// is zero); a setup command that fails ends the attempt.
+async fn build(steps: &Steps<'_>, key: String, hold_tag: String, ttl: Duration) -> Result<Prepared, RolloutError> {
+    let (sandbox, plan) = (&steps.rollout.sandbox, steps.plan);
+    let setup = &plan.config.setup;
     let remaining = steps.deadline.saturating_duration_since(tokio::time::Instant::now());
     let Some(first) = setup.commands.first() else {
         let refused =
@@ -173,22 +190,8 @@ pub(super) async fn prepare(steps: &Steps<'_>, ttl: Duration) -> Result<Prepared
     if remaining.is_zero() {
         return Ok(Prepared::SetupFailed(vec![CheckResult::from_report("setup 1", first, skipped_for_time())]));
     }
-    let env = vec![("ERRAND_REPO".to_owned(), plan.job.repo.to_string()), ("HOME".to_owned(), ENV_HOME.to_owned())];
-    let network = if setup.network { NetworkAccess::Open } else { NetworkAccess::None };
-    let labels = HashMap::from([
-        (LABEL_ENV.to_owned(), "1".to_owned()),
-        (LABEL_ENV_KEY.to_owned(), key.clone()),
-        (LABEL_ENV_REPO.to_owned(), plan.job.repo.to_string()),
-        (LABEL_ENV_CREATED.to_owned(), Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)),
-    ]);
-    let spec = SetupSpec {
-        container: steps.spec(&steps.step_name("setup"), "", env, network, remaining),
-        commands: setup.commands.clone(),
-        home: ENV_HOME.to_owned(),
-        repository: HOLD_REPOSITORY.to_owned(),
-        tag: hold_tag,
-        labels,
-    };
+    let hold_name = format!("{HOLD_REPOSITORY}:{hold_tag}");
+    let spec = setup_spec(steps, &key, hold_tag, remaining);
     let output = match sandbox.run_setup(&spec, steps.cancel).await {
         Ok(output) => output,
         Err(SandboxError::ImageMissing { image }) => {
@@ -199,13 +202,7 @@ pub(super) async fn prepare(steps: &Steps<'_>, ttl: Duration) -> Result<Prepared
             return Err(RolloutError::Abort(refused));
         }
     };
-    tracing::info!(
-        job = %plan.job.id,
-        key,
-        commands = output.commands.len(),
-        built = output.image.is_some(),
-        "setup finished"
-    );
+    tracing::info!(job = %plan.job.id, key, commands = output.commands.len(), built = output.image.is_some(), "setup finished");
     let results: Vec<CheckResult> = output
         .commands
         .into_iter()
@@ -219,9 +216,30 @@ pub(super) async fn prepare(steps: &Steps<'_>, ttl: Duration) -> Result<Prepared
     let hold = Hold::new(sandbox, &hold_name);
     let kept = !ttl.is_zero();
     if kept {
-        keep(sandbox, &image, &key).await.map_err(transient)?;
+        keep(sandbox, &image, &key).await.map_err(RolloutError::Transient)?;
     }
     Ok(Prepared::Ready(Environment { image, state: EnvironmentState::Built { key, kept }, setup: results, hold }))
+}
+
+/// The setup container: the attempt's step container, idling while each command runs in it.
+fn setup_spec(steps: &Steps<'_>, key: &str, hold_tag: String, remaining: Duration) -> SetupSpec {
+    let (plan, setup) = (steps.plan, &steps.plan.config.setup);
+    let env = vec![("ERRAND_REPO".to_owned(), plan.job.repo.to_string()), ("HOME".to_owned(), ENV_HOME.to_owned())];
+    let network = if setup.network { NetworkAccess::Open } else { NetworkAccess::None };
+    let labels = HashMap::from([
+        (LABEL_ENV.to_owned(), "1".to_owned()),
+        (LABEL_ENV_KEY.to_owned(), key.to_owned()),
+        (LABEL_ENV_REPO.to_owned(), plan.job.repo.to_string()),
+        (LABEL_ENV_CREATED.to_owned(), Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)),
+    ]);
+    SetupSpec {
+        container: steps.spec(&steps.step_name("setup"), "", env, network, remaining),
+        commands: setup.commands.clone(),
+        home: ENV_HOME.to_owned(),
+        repository: HOLD_REPOSITORY.to_owned(),
+        tag: hold_tag,
+        labels,
+    }
 }
 
 /// Names the freshly built `image` `errand-env:<key>` for later attempts, and deletes the image

@@ -146,23 +146,10 @@ impl Rollout {
         let (network, _egress) = self.network(plan).await?;
         let mut steps =
             Steps { rollout: self, plan, workspace: &workspace, image, home: SCRATCH_HOME, network, deadline, cancel };
-        // With setup, every step starts from its environment: built now, or a fresh one kept earlier.
-        let mut environment = None;
-        let mut setup = Vec::new();
-        if !plan.config.setup.commands.is_empty() {
-            match environment::prepare(&steps, self.settings.env_cache_ttl).await? {
-                Prepared::Ready(mut ready) => {
-                    tracing::info!(job = %plan.job.id, environment = ready.state.describe(), "environment ready");
-                    steps.image = ready.image.clone();
-                    steps.home = ENV_HOME;
-                    setup = std::mem::take(&mut ready.setup);
-                    environment = Some(ready);
-                }
-                Prepared::SetupFailed(setup) => {
-                    return Ok(Outcome::setup_failed(setup, base_commit, mirror_state, started.elapsed()));
-                }
-            }
-        }
+        let (environment, setup) = match self.environment(&mut steps).await? {
+            Ok(ready) => ready,
+            Err(setup) => return Ok(Outcome::setup_failed(setup, base_commit, mirror_state, started.elapsed())),
+        };
         let environment_state = environment.as_ref().map_or(EnvironmentState::None, |e| e.state.clone());
         let baseline = if plan.config.baseline_checks() { steps.checks("baseline").await? } else { Vec::new() };
 
@@ -199,6 +186,28 @@ impl Rollout {
             transcript,
             workspace: Some(workspace),
         })
+    }
+
+    /// With setup, every step starts from the repository's environment: built now, or a fresh one
+    /// kept earlier (`steps` then start from its image, with its home). `Err` holds a setup that
+    /// failed, which ends the attempt.
+    async fn environment(
+        &self,
+        steps: &mut Steps<'_>,
+    ) -> Result<Result<(Option<environment::Environment>, Vec<CheckResult>), Vec<CheckResult>>, RolloutError> {
+        if steps.plan.config.setup.commands.is_empty() {
+            return Ok(Ok((None, Vec::new())));
+        }
+        match environment::prepare(steps, self.settings.env_cache_ttl).await? {
+            Prepared::Ready(mut ready) => {
+                tracing::info!(job = %steps.plan.job.id, environment = ready.state.describe(), "environment ready");
+                steps.image = ready.image.clone();
+                steps.home = ENV_HOME;
+                let setup = std::mem::take(&mut ready.setup);
+                Ok(Ok((Some(ready), setup)))
+            }
+            Prepared::SetupFailed(setup) => Ok(Err(setup)),
+        }
     }
 
     /// The attempt's workspace: a checkout of the base from the mirror (refreshed, if reused),
