@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::github::Trigger;
 use crate::command::TaskOptions;
-use crate::job::{Job, JobRecord, JobStatus, JobUpdate};
+use crate::job::{Job, JobRecord, JobState, JobUpdate};
 use crate::queue::Queue;
 
 /// `@agent stop`: asks every open task of the thread to stop. Queued ones end as cancelled when
@@ -70,7 +70,7 @@ pub async fn retry(queue: &Queue, trigger: &Trigger) -> anyhow::Result<Job> {
             trigger.mention
         )));
     };
-    if !last.status.is_terminal() {
+    if !last.state.is_terminal() {
         return Ok(trigger.reply_job(format!(
             "job `{}` has not ended yet ({}). Wait for it, or `{} stop` it first.",
             last.job.id,
@@ -84,27 +84,23 @@ pub async fn retry(queue: &Queue, trigger: &Trigger) -> anyhow::Result<Job> {
 
 /// A job's state in words.
 fn describe(record: &JobRecord, position: Option<usize>) -> String {
-    let mut text = match (record.status, position) {
-        (JobStatus::Queued, Some(p)) => format!("queued, position {p}"),
-        (JobStatus::Queued, None) => match record.error.as_deref() {
-            Some(reason) if reason.starts_with("waiting for job") => reason.to_owned(),
-            Some(_) => "waiting to be retried".to_owned(),
-            None => "queued".to_owned(),
-        },
-        (JobStatus::Running, _) => format!("running, delivery {}", record.deliveries),
-        (JobStatus::Succeeded, _) => "succeeded".to_owned(),
-        (JobStatus::Failed, _) => "failed".to_owned(),
-        (JobStatus::Cancelled, _) => "was cancelled".to_owned(),
+    let mut text = match (&record.state, position) {
+        (JobState::Queued { .. }, Some(p)) => format!("queued, position {p}"),
+        (JobState::Queued { retry_reason: Some(_) }, None) => "waiting to be retried".to_owned(),
+        (JobState::Queued { retry_reason: None }, None) => "queued".to_owned(),
+        (JobState::Waiting { behind }, _) => format!("waiting for job {behind}"),
+        (JobState::Running, _) => format!("running, delivery {}", record.deliveries),
+        (JobState::Succeeded, _) => "succeeded".to_owned(),
+        (JobState::Failed { .. } | JobState::Dead { .. }, _) => "failed".to_owned(),
+        (JobState::Cancelled { .. }, _) => "was cancelled".to_owned(),
     };
     if let Some(pull) = &record.pull_request {
         let _ = write!(text, " ({})", pull.url);
     }
-    if record.status == JobStatus::Failed
-        && let Some(error) = record.error.as_deref()
-    {
-        let _ = write!(text, ": {}", error.lines().next().unwrap_or_default());
+    if let Some(reason) = record.state.failure() {
+        let _ = write!(text, ": {}", reason.lines().next().unwrap_or_default());
     }
-    if record.cancel_requested_by.is_some() && !record.status.is_terminal() {
+    if record.cancel_requested_by.is_some() && !record.state.is_terminal() {
         text.push_str(", stopping");
     }
     text

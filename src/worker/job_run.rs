@@ -13,7 +13,7 @@ use crate::forge::RepoInfo;
 use crate::forge::github::{PullInfo, Reactable};
 use crate::forge::{ForgeError, RepoClient};
 use crate::job::FollowUp;
-use crate::job::{JobKind, JobRecord, JobStatus, JobUpdate, PullRequestRef, ReplyTarget};
+use crate::job::{JobId, JobKind, JobRecord, JobState, JobUpdate, PullRequestRef, ReplyTarget};
 use crate::publish::render::{AttemptRow, Pushed};
 use crate::publish::{Progress, PublishError};
 use crate::queue::Delivery;
@@ -31,10 +31,10 @@ const THREAD_WAIT: Duration = Duration::from_secs(2);
 
 /// How a delivery ended, when it ended on its own.
 pub(super) enum Ended {
-    /// Terminal, and the requester has been told.
-    Done { status: JobStatus, error: Option<String> },
-    /// An earlier job of the same thread has not ended: back to the queue, not counted.
-    Wait { reason: String },
+    /// Terminal (not dead: `settle` decides that), and the requester has been told.
+    Done { state: JobState },
+    /// An earlier job of the same thread, `behind`, has not ended: back to the queue, not counted.
+    Wait { behind: JobId },
 }
 
 /// Why a delivery stopped before its end.
@@ -94,23 +94,23 @@ impl JobRun<'_> {
                 self.fence().await?;
                 let failed = Progress::Failed { reason: reason.clone(), hint: String::new() };
                 w.publisher.show(None, self.record(), &failed).await?;
-                return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
+                return Ok(Ended::Done { state: JobState::Failed { reason } });
             }
             Err(e) => return Err(e.into()),
         };
         let max = w.queue.settings().max_deliveries;
         if self.delivery.attempt > max {
-            let reason = format!(
-                "errand tried this job {} times and gave up{}.",
-                max,
-                self.record().error.as_deref().map(|e| format!("; the last error was: {e}")).unwrap_or_default()
-            );
+            let last_error = match &self.delivery.claimed_from {
+                JobState::Queued { retry_reason: Some(e) } => format!("; the last error was: {e}"),
+                _ => String::new(),
+            };
+            let reason = format!("errand tried this job {max} times and gave up{last_error}.");
             self.tell_failure(&gh, &reason).await?;
-            return Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) });
+            return Ok(Ended::Done { state: JobState::Failed { reason } });
         }
         if let JobKind::Reply { text } = &job.kind {
             w.publisher.reply(Some(&gh), self.record(), text).await?;
-            return Ok(Ended::Done { status: JobStatus::Succeeded, error: None });
+            return Ok(Ended::Done { state: JobState::Succeeded });
         }
         if let Some(by) = &self.record().cancel_requested_by {
             return self.end_cancelled(&gh, by).await;
@@ -131,8 +131,8 @@ impl JobRun<'_> {
         if !WRITERS.contains(&permission.as_str()) {
             let refused = Progress::Refused { user: job.requested_by.clone(), permission: permission.clone() };
             self.show(&gh, &refused).await?;
-            let error = format!("@{} has `{permission}` permission; errand needs write", job.requested_by);
-            return Ok(Ended::Done { status: JobStatus::Failed, error: Some(error) });
+            let reason = format!("@{} has `{permission}` permission; errand needs write", job.requested_by);
+            return Ok(Ended::Done { state: JobState::Failed { reason } });
         }
 
         let repo = match gh.repository().await {
@@ -220,7 +220,7 @@ impl JobRun<'_> {
             let reason = w.publisher.renderer.agent_failure(outcome, timeout);
             self.tell_failure(&gh, &reason).await?;
             let short = reason.lines().next().unwrap_or_default().to_owned();
-            return Ok(Ended::Done { status: JobStatus::Failed, error: Some(short) });
+            return Ok(Ended::Done { state: JobState::Failed { reason: short } });
         }
         if !outcome.files_with_secrets.is_empty() {
             return self.fail(&gh, w.publisher.renderer.secret_in_change(&outcome.files_with_secrets)).await;
@@ -228,7 +228,7 @@ impl JobRun<'_> {
         let (Some(commit), Some(dir)) = (&outcome.commit, outcome.git_dirs()) else {
             let answer = w.publisher.renderer.answer(outcome);
             self.show(&gh, &Progress::Answered { answer }).await?;
-            return Ok(Ended::Done { status: JobStatus::Succeeded, error: None });
+            return Ok(Ended::Done { state: JobState::Succeeded });
         };
 
         let renderer = &w.publisher.renderer;
@@ -309,7 +309,7 @@ impl JobRun<'_> {
                 self.fence().await?;
                 w.publisher.answer_threads(&gh, self.record(), &others, &renderer.thread_answer(&pushed)).await?;
             }
-            return Ok(Ended::Done { status: JobStatus::Succeeded, error: None });
+            return Ok(Ended::Done { state: JobState::Succeeded });
         }
 
         let (branch, base, closes) = match &place {
@@ -342,7 +342,7 @@ impl JobRun<'_> {
             title: Some(renderer.pull_title(job, outcome)),
         };
         self.show(&gh, &done).await?;
-        Ok(Ended::Done { status: JobStatus::Succeeded, error: None })
+        Ok(Ended::Done { state: JobState::Succeeded })
     }
 
     /// `use attempt N` on a pull request errand made from several attempts: runs the checks on
@@ -426,7 +426,7 @@ impl JobRun<'_> {
             attempts: String::new(),
         };
         self.show(gh, &Progress::Pushed(Box::new(pushed))).await?;
-        Ok(Ended::Done { status: JobStatus::Succeeded, error: None })
+        Ok(Ended::Done { state: JobState::Succeeded })
     }
 
     /// The pull request the job adds to: the one it was asked on, or, for a later request in a
@@ -508,22 +508,22 @@ impl JobRun<'_> {
         let Some(earlier) = open.iter().map(|r| &r.job.id).filter(|id| **id < job.id).min() else {
             return Ok(None);
         };
-        let reason = format!("waiting for job {earlier}");
-        if self.record().error.as_deref() != Some(reason.as_str()) {
+        let waited_already = matches!(&self.delivery.claimed_from, JobState::Waiting { behind } if behind == earlier);
+        if !waited_already {
             self.show(gh, &Progress::Waiting { behind: earlier.clone() }).await?;
         }
-        Ok(Some(Ended::Wait { reason }))
+        Ok(Some(Ended::Wait { behind: earlier.clone() }))
     }
 
     /// Ends the job as cancelled, saying who stopped it.
     pub async fn end_cancelled(&self, gh: &RepoClient, by: &str) -> Result<Ended, JobError> {
         self.show(gh, &Progress::Cancelled { by: by.to_owned() }).await?;
-        Ok(Ended::Done { status: JobStatus::Cancelled, error: Some(format!("cancelled by @{by}")) })
+        Ok(Ended::Done { state: JobState::Cancelled { by: by.to_owned() } })
     }
 
     async fn fail(&self, gh: &RepoClient, reason: String) -> Result<Ended, JobError> {
         self.tell_failure(gh, &reason).await?;
-        Ok(Ended::Done { status: JobStatus::Failed, error: Some(reason) })
+        Ok(Ended::Done { state: JobState::Failed { reason } })
     }
 
     async fn tell_failure(&self, gh: &RepoClient, reason: &str) -> Result<(), JobError> {
@@ -623,22 +623,22 @@ pub(super) async fn settle(
     let redact = |text: &str| worker.publisher.renderer.redactor.redact(text);
     let result = match (ended, stopped) {
         (_, Some(Stopped::LeaseLost)) => Ok(()),
-        (Ok(Ended::Wait { reason }), _) => {
+        (Ok(Ended::Wait { behind }), _) => {
             super::through_queue_outage(queue, id, "deferring the job", stop, || {
-                queue.defer(delivery, THREAD_WAIT, &reason)
+                queue.defer(delivery, THREAD_WAIT, &behind)
             })
             .await
         }
-        (Ok(Ended::Done { status, error }), _) => {
-            let error = error.map(|e| redact(&e));
+        (Ok(Ended::Done { state }), _) => {
+            let state = state.redacted(redact);
             if delivery.attempt > queue.settings().max_deliveries {
                 super::through_queue_outage(queue, id, "dead-lettering the job", stop, || {
-                    queue.dead_letter(delivery, error.as_deref().unwrap_or("gave up"))
+                    queue.dead_letter(delivery, state.failure().unwrap_or("gave up"))
                 })
                 .await
             } else {
                 super::through_queue_outage(queue, id, "recording the job's end", stop, || {
-                    queue.finish(delivery, status, error.clone())
+                    queue.finish(delivery, state.clone())
                 })
                 .await
             }
