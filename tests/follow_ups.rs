@@ -286,6 +286,30 @@ async fn two_requests_on_one_pull_request_run_one_at_a_time_in_order() {
 }
 
 #[tokio::test]
+async fn a_job_that_keeps_finding_the_earlier_job_open_says_it_waits_once() {
+    let world = world().await;
+    assert_eq!(world.comment(1, "octocat", "@agent first change", "delivery-a").await, 202);
+    assert_eq!(world.comment(1, "octocat", "@agent second change", "delivery-b").await, 202);
+    // Another worker holds the first job for as long as the second keeps coming back.
+    let held = world.queue.claim("another-worker", Duration::ZERO).await.unwrap().expect("the first job");
+    for _ in 0..3 {
+        let ran = world.worker.run_next_job(Duration::from_secs(5)).await.expect("the worker runs");
+        assert!(ran.is_some_and(|id| id != held.record.job.id), "the second job came back");
+    }
+    world.queue.retry_later(&held, Duration::ZERO, "the other worker stopped").await.unwrap();
+    assert_eq!(world.drain().await, 2, "the first job, then the second");
+
+    let jobs = world.jobs().await;
+    assert_eq!(by_status(&jobs, JobStatus::Succeeded), 2);
+    let second = jobs.iter().find(|j| j.job.task.instruction == "second change").expect("the second job");
+    assert_eq!(second.deliveries, 1, "waiting is not a delivery");
+    let tracking = world.github.comments(REPO, 1).into_iter().find(|c| Some(c.id) == second.tracking_comment_id);
+    let tracking = tracking.expect("the second job's tracking comment");
+    let waiting = tracking.history.iter().filter(|h| h.contains("⏳ **Waiting** for job")).count();
+    assert_eq!(waiting, 1, "{:#?}", tracking.history);
+}
+
+#[tokio::test]
 async fn on_a_colleagues_pull_request_errand_pushes_to_its_branch_unless_the_branch_is_protected() {
     let world = world().await;
     world.github.add_branch(REPO, "feature", "main", &[("notes.md", "draft\n")], "Start a feature");
