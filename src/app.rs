@@ -17,7 +17,7 @@ use crate::config::{
 use crate::forge::git::{CommitAuthor, Git, MirrorCache};
 use crate::forge::{Github, GithubAuth};
 use crate::ingress::{self, IngressSettings, RateLimits};
-use crate::job::{JobId, JobKind, JobRecord};
+use crate::job::{JobId, JobKind, JobRecord, JobState};
 use crate::logging::LogRedaction;
 use crate::publish::{Publisher, Renderer};
 use crate::queue::{MemoryQueue, Queue, QueueSettings, RedisQueue};
@@ -444,7 +444,17 @@ fn print_jobs(jobs: &[JobRecord], json: bool) -> Result<()> {
         return Ok(());
     }
     for r in jobs {
-        let status = serde_json::to_value(r.status)?;
+        let status = serde_json::to_value(r.state.status())?;
+        let detail = match &r.state {
+            JobState::Waiting { behind } => format!("  waiting for job {behind}"),
+            JobState::Cancelled { by } => format!("  cancelled by @{by}"),
+            JobState::Queued { retry_reason: Some(e) }
+            | JobState::Failed { reason: e }
+            | JobState::Dead { reason: e } => {
+                format!("  error: {}", e.lines().next().unwrap_or_default())
+            }
+            JobState::Queued { retry_reason: None } | JobState::Running | JobState::Succeeded => String::new(),
+        };
         println!(
             "{}  {:<9}  {}  {}  @{}  {}  deliveries={}{}",
             r.job.id,
@@ -454,10 +464,7 @@ fn print_jobs(jobs: &[JobRecord], json: bool) -> Result<()> {
             r.job.requested_by,
             r.job.created_at.format("%Y-%m-%d %H:%M:%S"),
             r.deliveries,
-            r.error
-                .as_deref()
-                .map(|e| format!("  error: {}", e.lines().next().unwrap_or_default()))
-                .unwrap_or_default(),
+            detail,
         );
     }
     if jobs.is_empty() {

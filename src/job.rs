@@ -271,7 +271,8 @@ impl Job {
     }
 }
 
-/// A job's place in its life, as the job API reports it.
+/// A job's place in its life, as the job API's `status` reports it: the stable projection of
+/// [`JobState`] that people's scripts compare against, so its values never change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
@@ -288,6 +289,111 @@ impl JobStatus {
     }
 }
 
+/// Where a job is in its life, with what each state needs: the one source of truth for the
+/// queue, the worker and the job API. Serialized with its name under `state` and its fields
+/// beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for a worker. When it is queued for a retry, `retry_reason` says why the last
+    /// delivery did not end it; a new or requeued job has none.
+    Queued {
+        #[serde(default)]
+        retry_reason: Option<String>,
+    },
+    /// Deferred behind `behind`, an earlier job of its thread that has not ended: tasks of one
+    /// thread run in order. Waiting is not a delivery.
+    Waiting {
+        behind: JobId,
+    },
+    /// A worker holds the job's lease.
+    Running,
+    Succeeded,
+    /// Ended without the work done; `reason` is in words for the requester.
+    Failed {
+        reason: String,
+    },
+    /// Stopped by the person who asked it to stop (`@agent stop`).
+    Cancelled {
+        #[serde(rename = "cancelled_by")]
+        by: String,
+    },
+    /// Given up after too many deliveries, the last failure in `reason`: in the dead letter until
+    /// an operator requeues it.
+    Dead {
+        reason: String,
+    },
+}
+
+impl JobState {
+    /// A job nobody has tried yet.
+    pub const NEW: Self = Self::Queued { retry_reason: None };
+
+    /// The stable status the job API reports: a waiting job is queued, a dead one failed.
+    pub fn status(&self) -> JobStatus {
+        match self {
+            Self::Queued { .. } | Self::Waiting { .. } => JobStatus::Queued,
+            Self::Running => JobStatus::Running,
+            Self::Succeeded => JobStatus::Succeeded,
+            Self::Failed { .. } | Self::Dead { .. } => JobStatus::Failed,
+            Self::Cancelled { .. } => JobStatus::Cancelled,
+        }
+    }
+
+    /// Whether no worker will run the job again (a dead job only if an operator requeues it).
+    pub fn is_terminal(&self) -> bool {
+        self.status().is_terminal()
+    }
+
+    pub fn is_dead(&self) -> bool {
+        matches!(self, Self::Dead { .. })
+    }
+
+    /// Why the job failed (dead or not), in words for the requester.
+    pub fn failure(&self) -> Option<&str> {
+        match self {
+            Self::Failed { reason } | Self::Dead { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The state with every text in it passed through `redact`: what the queue records, the job
+    /// API shows.
+    pub fn redacted(self, redact: impl Fn(&str) -> String) -> Self {
+        match self {
+            Self::Queued { retry_reason } => Self::Queued { retry_reason: retry_reason.map(|r| redact(&r)) },
+            Self::Failed { reason } => Self::Failed { reason: redact(&reason) },
+            Self::Cancelled { by } => Self::Cancelled { by: redact(&by) },
+            Self::Dead { reason } => Self::Dead { reason: redact(&reason) },
+            Self::Waiting { .. } | Self::Running | Self::Succeeded => self,
+        }
+    }
+}
+
+/// How a record's state is written: the state, and beside it the stable `status` and whether the
+/// job is `dead`, both computed from it for the job API's readers (and ignored when read back).
+mod state_view {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{JobState, JobStatus};
+
+    #[derive(Serialize)]
+    struct View<'a> {
+        status: JobStatus,
+        dead: bool,
+        #[serde(flatten)]
+        state: &'a JobState,
+    }
+
+    pub fn serialize<S: Serializer>(state: &JobState, s: S) -> Result<S::Ok, S::Error> {
+        View { status: state.status(), dead: state.is_dead(), state }.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<JobState, D::Error> {
+        JobState::deserialize(d)
+    }
+}
+
 /// A pull request errand opened for a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequestRef {
@@ -300,16 +406,11 @@ pub struct PullRequestRef {
 pub struct JobRecord {
     #[serde(flatten)]
     pub job: Job,
-    pub status: JobStatus,
+    #[serde(flatten, with = "state_view")]
+    pub state: JobState,
     /// How many times a worker has claimed the job.
     pub deliveries: u32,
     pub updated_at: DateTime<Utc>,
-    /// True once the job has been dead-lettered (its status is then `failed`).
-    #[serde(default)]
-    pub dead: bool,
-    /// Why the job failed, in words for the requester.
-    #[serde(default)]
-    pub error: Option<String>,
     /// The tracking comment errand edits as the job moves.
     #[serde(default)]
     pub tracking_comment_id: Option<u64>,
@@ -331,10 +432,8 @@ impl JobRecord {
         Self {
             updated_at: job.created_at,
             job,
-            status: JobStatus::Queued,
+            state: JobState::NEW,
             deliveries: 0,
-            dead: false,
-            error: None,
             tracking_comment_id: None,
             pull_request: None,
             cancel_requested_by: None,
@@ -344,11 +443,10 @@ impl JobRecord {
     }
 }
 
-/// A change to a job's record; fields left `None` stay as they are.
+/// A change to a job's record; fields left `None` stay as they are. The state is not among them:
+/// only the queue moves a job from one state to another, as a delivery is claimed and settled.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobUpdate {
-    pub status: Option<JobStatus>,
-    pub error: Option<String>,
     pub tracking_comment_id: Option<u64>,
     pub pull_request: Option<PullRequestRef>,
     pub cancel_requested_by: Option<String>,
@@ -359,12 +457,6 @@ pub struct JobUpdate {
 impl JobUpdate {
     /// Applies the update to a record, stamping `updated_at`.
     pub fn apply(self, record: &mut JobRecord, now: DateTime<Utc>) {
-        if let Some(status) = self.status {
-            record.status = status;
-        }
-        if let Some(error) = self.error {
-            record.error = Some(error);
-        }
         if let Some(id) = self.tracking_comment_id {
             record.tracking_comment_id = Some(id);
         }
@@ -387,6 +479,7 @@ impl JobUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::ids::{CommentId, IssueNumber};
 
     #[test]
     fn repo_names_parse_owner_and_name() {
@@ -395,6 +488,90 @@ mod tests {
         assert!("acme".parse::<RepoName>().is_err());
         assert!("acme/../x".parse::<RepoName>().is_err());
         assert!("a/b/c".parse::<RepoName>().is_err());
+    }
+
+    fn record(state: JobState) -> JobRecord {
+        let job = Job {
+            id: "0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4".parse().unwrap(),
+            repo: "acme/calculator".parse().unwrap(),
+            source: Source::GithubIssueComment,
+            requested_by: "octocat".into(),
+            created_at: "2025-01-02T03:04:05Z".parse().unwrap(),
+            installation_id: Some(42),
+            task: Task { instruction: "fix it".into(), title: "Bug".into(), body: String::new(), url: String::new() },
+            reply: ReplyTarget::GithubIssue { issue: IssueNumber(7), comment_id: Some(CommentId(1)) },
+            kind: JobKind::Task,
+            follow_up: None,
+            attempts: None,
+            continues: None,
+        };
+        JobRecord { state, deliveries: 3, ..JobRecord::new(job) }
+    }
+
+    #[test]
+    fn every_state_shows_as_one_of_the_stable_statuses() {
+        let behind: JobId = "0193a1b2c3d4e5f6a7b8c9d0e1f2a3b0".parse().unwrap();
+        let projections = [
+            (JobState::NEW, JobStatus::Queued),
+            (JobState::Queued { retry_reason: Some("GitHub answered 502".into()) }, JobStatus::Queued),
+            (JobState::Waiting { behind }, JobStatus::Queued),
+            (JobState::Running, JobStatus::Running),
+            (JobState::Succeeded, JobStatus::Succeeded),
+            (JobState::Failed { reason: "tests failed".into() }, JobStatus::Failed),
+            (JobState::Cancelled { by: "octocat".into() }, JobStatus::Cancelled),
+            (JobState::Dead { reason: "gave up".into() }, JobStatus::Failed),
+        ];
+        for (state, status) in &projections {
+            assert_eq!(state.status(), *status, "{state:?}");
+            assert_eq!(state.is_terminal(), status.is_terminal(), "{state:?}");
+        }
+        // The values people's scripts compare against.
+        let names: Vec<serde_json::Value> =
+            projections.iter().map(|(state, _)| serde_json::to_value(state.status()).unwrap()).collect();
+        let stable = ["queued", "queued", "queued", "running", "succeeded", "failed", "cancelled", "failed"];
+        assert_eq!(names, stable.map(serde_json::Value::from));
+    }
+
+    #[test]
+    fn the_api_shows_a_waiting_job_as_queued_with_the_job_it_waits_for() {
+        let waiting = record(JobState::Waiting { behind: "0193a1b2c3d4e5f6a7b8c9d0e1f2a3b0".parse().unwrap() });
+        let json = serde_json::to_value(&waiting).unwrap();
+        assert_eq!(json["status"], "queued");
+        assert_eq!(json["state"], "waiting");
+        assert_eq!(json["behind"], "0193a1b2c3d4e5f6a7b8c9d0e1f2a3b0");
+        assert_eq!(json["dead"], false);
+        assert_eq!(json["id"], "0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4");
+        assert_eq!(json["deliveries"], 3);
+        assert!(json.get("reason").is_none(), "{json}");
+        // What the job API's readers (and the tests' world) decode it back into.
+        assert_eq!(serde_json::from_value::<JobRecord>(json).unwrap(), waiting);
+    }
+
+    #[test]
+    fn the_api_shows_a_dead_job_as_failed_and_dead_with_its_reason() {
+        let dead = record(JobState::Dead { reason: "GitHub kept failing".into() });
+        let json = serde_json::to_value(&dead).unwrap();
+        assert_eq!(json["status"], "failed");
+        assert_eq!(json["state"], "dead");
+        assert_eq!(json["reason"], "GitHub kept failing");
+        assert_eq!(json["dead"], true);
+        assert!(json.get("behind").is_none(), "{json}");
+        assert_eq!(serde_json::from_value::<JobRecord>(json).unwrap(), dead);
+
+        let failed = serde_json::to_value(record(JobState::Failed { reason: "tests failed".into() })).unwrap();
+        assert_eq!(
+            (&failed["status"], &failed["state"], &failed["dead"]),
+            (&"failed".into(), &"failed".into(), &false.into())
+        );
+    }
+
+    #[test]
+    fn the_state_alone_is_stored_without_the_computed_fields() {
+        let state = JobState::Cancelled { by: "octocat".into() };
+        assert_eq!(
+            serde_json::to_value(&state).unwrap(),
+            serde_json::json!({"state": "cancelled", "cancelled_by": "octocat"})
+        );
     }
 
     #[test]

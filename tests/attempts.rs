@@ -49,7 +49,7 @@ async fn three_attempts_run_side_by_side_and_the_small_passing_one_becomes_the_p
     settings.bind(|| insta::assert_snapshot!("attempts_section", attempts));
 
     let jobs = world.jobs().await;
-    assert_eq!((jobs.len(), jobs[0].status), (1, JobStatus::Succeeded));
+    assert_eq!((jobs.len(), jobs[0].state.status()), (1, JobStatus::Succeeded));
 
     // A reviewer prefers the large one: it replaces the change in the same pull request.
     assert_eq!(world.comment(pull.number, "octocat", "@agent use attempt 2 instead", "delivery-use-2").await, 202);

@@ -174,7 +174,7 @@ async fn an_operator_lists_dead_jobs_and_requeues_one() {
 
     let requeued = jobs(&["requeue", id.as_str()]);
     assert!(requeued.status.success(), "{}", String::from_utf8_lossy(&requeued.stderr));
-    assert_eq!(queue.get(&id).await.unwrap().expect("the record").status, JobStatus::Queued);
+    assert_eq!(queue.get(&id).await.unwrap().expect("the record").state.status(), JobStatus::Queued);
     assert!(queue.dead().await.unwrap().is_empty());
     assert_eq!(queue.claim("w2", Duration::from_secs(1)).await.unwrap().map(|d| d.attempt), Some(1));
 

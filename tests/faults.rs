@@ -221,7 +221,7 @@ async fn sigterm_hands_a_running_job_back_within_the_grace_period_and_another_wo
     let left = install.containers(&job, None).await;
     assert!(left.is_empty(), "the stopped worker removed its agent container before exiting: {left:?}");
     let record = install.record(&job).await;
-    assert_eq!(record.status, JobStatus::Queued, "the job is handed back: {record:?}");
+    assert_eq!(record.state.status(), JobStatus::Queued, "the job is handed back: {record:?}");
     assert!(install.github.pull_requests(REPO).is_empty(), "the stopped worker opened no pull request");
 
     let second = install.worker("second", SECOND_UID, Duration::from_secs(30));
@@ -242,7 +242,7 @@ async fn sigterm_while_a_github_request_hangs_still_exits_within_the_grace_perio
     let status = first.sigterm_and_wait(grace + EXIT_BOUND).await;
     assert!(status.success(), "the worker exits 0 after SIGTERM, not {status}\n{}", first.log_tail());
     let record = install.record(&job).await;
-    assert_eq!(record.status, JobStatus::Queued, "the job is handed back: {record:?}");
+    assert_eq!(record.state.status(), JobStatus::Queued, "the job is handed back: {record:?}");
     drop(final_edit);
 
     let second = install.worker("second", SECOND_UID, Duration::from_secs(30));
@@ -306,7 +306,7 @@ async fn a_worker_carries_on_through_a_redis_crash_and_restart_and_every_job_end
     let first_agent = install.running_container(&first, "agent").await;
     let second_agent = install.running_container(&second, "agent").await;
     let (queued, _) = install.request_fix_at(&serve_url, REPO, 3, "redis-3").await;
-    assert_eq!(install.record(&queued).await.status, JobStatus::Queued, "both of the worker's slots are busy");
+    assert_eq!(install.record(&queued).await.state.status(), JobStatus::Queued, "both of the worker's slots are busy");
 
     let crashed = Instant::now();
     install.redis.stop();
@@ -331,10 +331,10 @@ async fn a_worker_carries_on_through_a_redis_crash_and_restart_and_every_job_end
                 let record = install.queue.get(&first).await.ok()?;
                 let record = record.expect("the first job's record survived the crash (is Redis durable?)");
                 assert!(
-                    record.deliveries == 1 && record.status != JobStatus::Queued,
+                    record.deliveries == 1 && record.state.status() != JobStatus::Queued,
                     "the first job was put back in the queue, its rollout thrown away, rather than published once Redis was back: {record:?}"
                 );
-                (record.status == JobStatus::Succeeded).then(|| restarting.elapsed())
+                (record.state.status() == JobStatus::Succeeded).then(|| restarting.elapsed())
             })
             .await
         },

@@ -37,7 +37,7 @@ async fn errands_pull_request(world: &World) -> (u64, String) {
 }
 
 fn by_status(jobs: &[JobRecord], status: JobStatus) -> usize {
-    jobs.iter().filter(|j| j.status == status).count()
+    jobs.iter().filter(|j| j.state.status() == status).count()
 }
 
 #[tokio::test]
@@ -149,7 +149,7 @@ async fn a_pull_request_from_a_fork_gets_a_clear_answer_and_nothing_is_pushed() 
     let answer = world.github.comments(REPO, pull).into_iter().find(|c| c.author == BOT).expect("an answer");
     assert!(answer.body.contains("❌ **Failed**"), "{}", answer.body);
     assert!(answer.body.contains("comes from the fork `stranger/calculator`"), "{}", answer.body);
-    assert_eq!(world.jobs().await[0].status, JobStatus::Failed);
+    assert_eq!(world.jobs().await[0].state.status(), JobStatus::Failed);
 }
 
 #[tokio::test]
@@ -175,7 +175,7 @@ async fn stop_cancels_a_running_job_within_seconds_and_removes_its_container() {
     world.drain().await;
 
     let record = world.jobs().await.into_iter().find(|j| j.job.id == job).expect("the job");
-    assert_eq!(record.status, JobStatus::Cancelled);
+    assert_eq!(record.state.status(), JobStatus::Cancelled);
     let comments = world.github.comments(REPO, 1);
     let tracking = comments.iter().find(|c| c.body.contains(job.as_str())).expect("the tracking comment");
     assert!(tracking.body.contains("🛑 **Cancelled** by @octocat"), "{}", tracking.body);
@@ -191,7 +191,7 @@ async fn retry_runs_the_last_job_again_and_status_reports_it() {
     let world = World::start(&errand_toml("echo 'agent: no model configured' >&2; exit 3", "2m")).await;
     assert_eq!(world.comment(1, "octocat", "@agent fix this", "delivery-1").await, 202);
     world.drain().await;
-    assert_eq!(world.jobs().await[0].status, JobStatus::Failed);
+    assert_eq!(world.jobs().await[0].state.status(), JobStatus::Failed);
 
     assert_eq!(world.comment(1, "octocat", "@agent status", "delivery-status").await, 202);
     world.drain().await;
@@ -205,7 +205,7 @@ async fn retry_runs_the_last_job_again_and_status_reports_it() {
     assert_eq!(world.drain().await, 1);
 
     let jobs = world.jobs().await;
-    let retried = jobs.iter().find(|j| j.status == JobStatus::Succeeded).expect("the retry succeeded");
+    let retried = jobs.iter().find(|j| j.state.status() == JobStatus::Succeeded).expect("the retry succeeded");
     assert_eq!(retried.job.task.instruction, "fix this", "the same request");
     let pulls = world.github.pull_requests(REPO);
     assert_eq!(pulls.len(), 1);
@@ -283,6 +283,30 @@ async fn two_requests_on_one_pull_request_run_one_at_a_time_in_order() {
     let jobs = world.jobs().await;
     assert_eq!(by_status(&jobs, JobStatus::Succeeded), 3);
     assert!(jobs.iter().all(|j| j.deliveries == 1), "waiting is not a delivery: {jobs:#?}");
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_finding_the_earlier_job_open_says_it_waits_once() {
+    let world = world().await;
+    assert_eq!(world.comment(1, "octocat", "@agent first change", "delivery-a").await, 202);
+    assert_eq!(world.comment(1, "octocat", "@agent second change", "delivery-b").await, 202);
+    // Another worker holds the first job for as long as the second keeps coming back.
+    let held = world.queue.claim("another-worker", Duration::ZERO).await.unwrap().expect("the first job");
+    for _ in 0..3 {
+        let ran = world.worker.run_next_job(Duration::from_secs(5)).await.expect("the worker runs");
+        assert!(ran.is_some_and(|id| id != held.record.job.id), "the second job came back");
+    }
+    world.queue.retry_later(&held, Duration::ZERO, "the other worker stopped").await.unwrap();
+    assert_eq!(world.drain().await, 2, "the first job, then the second");
+
+    let jobs = world.jobs().await;
+    assert_eq!(by_status(&jobs, JobStatus::Succeeded), 2);
+    let second = jobs.iter().find(|j| j.job.task.instruction == "second change").expect("the second job");
+    assert_eq!(second.deliveries, 1, "waiting is not a delivery");
+    let tracking = world.github.comments(REPO, 1).into_iter().find(|c| Some(c.id) == second.tracking_comment_id);
+    let tracking = tracking.expect("the second job's tracking comment");
+    let waiting = tracking.history.iter().filter(|h| h.contains("⏳ **Waiting** for job")).count();
+    assert_eq!(waiting, 1, "{:#?}", tracking.history);
 }
 
 #[tokio::test]

@@ -143,7 +143,7 @@ async fn git_configuration_hooks_and_planted_repositories_never_run_anything_on_
 
     assert_eq!(markers_in(markers.path()), Vec::<String>::new(), "a command the agent configured ran on the worker");
     let jobs = world.jobs().await;
-    assert!(jobs.iter().all(|j| j.status == JobStatus::Succeeded), "{jobs:#?}");
+    assert!(jobs.iter().all(|j| j.state.status() == JobStatus::Succeeded), "{jobs:#?}");
     let pulls = world.github.pull_requests(REPO);
     assert_eq!(pulls.len(), 3, "{pulls:#?}");
 
@@ -223,7 +223,7 @@ async fn a_fifo_in_place_of_the_summary_does_not_hold_the_worker() {
     let pulls = world.github.pull_requests(REPO);
     assert_eq!(pulls.len(), 1, "{:#?}", world.github.comments(REPO, 1));
     assert!(pulls[0].body.contains("was a FIFO, not a regular file; ignored."), "{}", pulls[0].body);
-    assert_eq!(world.jobs().await[0].status, JobStatus::Succeeded);
+    assert_eq!(world.jobs().await[0].state.status(), JobStatus::Succeeded);
 }
 
 #[tokio::test]
@@ -250,7 +250,7 @@ esac"#,
 
     let jobs = world.jobs().await;
     let refused = jobs.iter().find(|j| j.job.task.instruction.contains("commit it")).expect("the second job");
-    assert_eq!(refused.status, JobStatus::Failed, "{refused:#?}");
+    assert_eq!(refused.state.status(), JobStatus::Failed, "{refused:#?}");
     let tracking = world.github.comments(REPO, 1);
     let told = tracking.iter().find(|c| c.body.contains("holds a secret")).expect("the requester is told");
     assert!(told.body.contains("in `config/deploy.toml`; nothing was pushed"), "{}", told.body);

@@ -56,7 +56,7 @@ async fn a_worker_that_is_not_root_keeps_its_mirror_whatever_the_agent_writes() 
     let mirror = install.dir.path().join("data-worker/mirrors/acme/calculator.git");
 
     let first = install.request("@agent fix this", "delivery-first").await;
-    assert_eq!(install.ended(&first).await.status, JobStatus::Succeeded);
+    assert_eq!(install.ended(&first).await.state.status(), JobStatus::Succeeded);
     let objects_before = snapshot(&mirror.join("objects"));
     assert!(!objects_before.is_empty(), "the worker made its mirror at {}", mirror.display());
     let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&mirror).expect("the mirror"));
@@ -64,7 +64,7 @@ async fn a_worker_that_is_not_root_keeps_its_mirror_whatever_the_agent_writes() 
 
     let attack = install.request("@agent rewrite the objects", "delivery-attack").await;
     let attacked = install.ended(&attack).await;
-    assert_eq!(attacked.status, JobStatus::Succeeded, "{attacked:?}");
+    assert_eq!(attacked.state.status(), JobStatus::Succeeded, "{attacked:?}");
     // The mirror fetched the first job's branch meanwhile: files may be added, never changed.
     let objects_after = snapshot(&mirror.join("objects"));
     for (name, digest) in &objects_before {
@@ -77,7 +77,7 @@ async fn a_worker_that_is_not_root_keeps_its_mirror_whatever_the_agent_writes() 
 
     let last = install.request("@agent fix this again", "delivery-last").await;
     let record = install.ended(&last).await;
-    assert_eq!(record.status, JobStatus::Succeeded, "{record:?}");
+    assert_eq!(record.state.status(), JobStatus::Succeeded, "{record:?}");
     let pull = record.pull_request.expect("the last job opened a pull request");
     let head = install.github.pull_requests(REPO).into_iter().find(|p| p.number == pull.number).expect("it").head;
     assert_eq!(install.github.paths_at(REPO, &head), [".errand.toml", "calc.sh", "test.sh"]);
@@ -106,9 +106,9 @@ esac"#
     let worker = install.worker_with("worker", FIRST_UID, Duration::from_secs(5), &env);
 
     let committed = install.request("@agent commit them", "delivery-commit").await;
-    assert_eq!(install.ended(&committed).await.status, JobStatus::Failed);
+    assert_eq!(install.ended(&committed).await.state.status(), JobStatus::Failed);
     let printed = install.request("@agent print them", "delivery-print").await;
-    assert_eq!(install.ended(&printed).await.status, JobStatus::Failed);
+    assert_eq!(install.ended(&printed).await.state.status(), JobStatus::Failed);
 
     let comments = install.tracking_comments();
     assert!(comments.iter().any(|c| c.contains("in `leak.txt`; nothing was pushed")), "{comments:#?}");
@@ -133,14 +133,14 @@ async fn fifos_left_where_errand_reads_hold_neither_the_job_nor_stop_nor_sigterm
 
     let answered = install.request("@agent fix this", "delivery-fifo").await;
     let record = install.ended(&answered).await;
-    assert_eq!(record.status, JobStatus::Succeeded, "{record:?}");
+    assert_eq!(record.state.status(), JobStatus::Succeeded, "{record:?}");
     let comments = install.tracking_comments();
     assert!(comments.iter().any(|c| c.contains("was a FIFO, not a regular file; ignored.")), "{comments:#?}");
 
     let waiting = install.request("@agent fix this and wait", "delivery-wait").await;
     install.running_container(&waiting, "agent").await;
     install.request("@agent stop", "delivery-stop").await;
-    assert_eq!(install.ended(&waiting).await.status, JobStatus::Cancelled);
+    assert_eq!(install.ended(&waiting).await.state.status(), JobStatus::Cancelled);
 
     let status = worker.sigterm_and_wait(grace + EXIT_BOUND).await;
     assert!(status.success(), "the worker exits 0 after SIGTERM, not {status}\n{}", worker.log_tail());

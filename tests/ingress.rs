@@ -135,6 +135,8 @@ async fn a_mention_in_an_issue_comment_queues_exactly_one_job() {
     let job = &jobs[0];
     assert_eq!(job["id"], job_id.as_str());
     assert_eq!(job["status"], "queued");
+    // The state in detail beside the stable status: a new job has no retry reason and is not dead.
+    assert_eq!((&job["state"], &job["retry_reason"], &job["dead"]), (&json!("queued"), &Value::Null, &json!(false)));
     assert_eq!(job["repo"], "Codertocat/Hello-World");
     assert_eq!(job["source"], "github_issue_comment");
     assert_eq!(job["requested_by"], "Codertocat");
@@ -148,7 +150,7 @@ async fn a_mention_in_an_issue_comment_queues_exactly_one_job() {
     assert_eq!(one.json["id"], job_id.as_str());
 
     let record = ingress.queue.get(&job_id.parse().unwrap()).await.unwrap().expect("the job is in the queue");
-    assert_eq!(record.status, JobStatus::Queued);
+    assert_eq!(record.state.status(), JobStatus::Queued);
     assert_eq!(ingress.acks.try_recv().expect("the worker was told"), record.job.id);
 }
 

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::Utc;
-use errand::job::{Job, JobId, JobKind, JobStatus, JobUpdate, PullRequestRef, ReplyTarget, Source, Task};
+use errand::job::{Job, JobId, JobKind, JobState, JobStatus, JobUpdate, PullRequestRef, ReplyTarget, Source, Task};
 use errand::queue::{Enqueued, MemoryQueue, Queue, QueueSettings, RedisQueue};
 use test_redis::TestRedis;
 use tokio::time::Instant;
@@ -133,22 +133,30 @@ async fn claim_soon(queue: &Queue, worker: &str) -> errand::queue::Delivery {
 async fn an_enqueued_job_is_claimed_and_finished(backend: Backend) {
     let queue = backend.queue(LONG_LEASE).await;
     let id = enqueue(&queue, 1).await;
-    assert_eq!(queue.get(&id).await.unwrap().unwrap().status, JobStatus::Queued);
+    assert_eq!(queue.get(&id).await.unwrap().unwrap().state, JobState::Queued { retry_reason: None });
 
     let delivery = claim_soon(&queue, "worker-a").await;
     assert_eq!(delivery.record.job.id, id);
     assert_eq!(delivery.attempt, 1);
     assert_eq!(delivery.worker, "worker-a");
-    assert_eq!(delivery.record.status, JobStatus::Running);
-    assert_eq!(queue.get(&id).await.unwrap().unwrap().status, JobStatus::Running);
+    assert_eq!(delivery.record.state, JobState::Running);
+    assert_eq!(delivery.claimed_from, JobState::Queued { retry_reason: None });
+    assert_eq!(queue.get(&id).await.unwrap().unwrap().state, JobState::Running);
     assert_eq!(queue.outstanding().await.unwrap(), 1);
 
-    queue.finish(&delivery, JobStatus::Succeeded, None).await.unwrap();
+    // Only a state a finished job can be in ends a delivery; a dead job goes through the dead letter.
+    for unfinished in [JobState::Running, JobState::Dead { reason: "gave up".into() }] {
+        assert!(queue.finish(&delivery, unfinished.clone()).await.is_err(), "finished as {unfinished:?}");
+    }
+    assert_eq!(queue.get(&id).await.unwrap().unwrap().state, JobState::Running);
+    assert!(queue.renew(&delivery).await.unwrap(), "a refused finish released the lease");
+
+    queue.finish(&delivery, JobState::Succeeded).await.unwrap();
     let record = queue.get(&id).await.unwrap().unwrap();
-    assert_eq!((record.status, record.deliveries, record.dead), (JobStatus::Succeeded, 1, false));
+    assert_eq!((record.state, record.deliveries), (JobState::Succeeded, 1));
     assert_eq!(queue.outstanding().await.unwrap(), 0);
     assert!(claim_now(&queue, "worker-a").await.is_none(), "a finished job was handed out again");
-    assert!(queue.finish(&delivery, JobStatus::Succeeded, None).await.is_err(), "a job was finished twice");
+    assert!(queue.finish(&delivery, JobState::Succeeded).await.is_err(), "a job was finished twice");
 }
 
 async fn a_repeated_dedup_key_adds_no_second_job(backend: Backend) {
@@ -229,15 +237,16 @@ async fn a_lapsed_lease_is_reclaimed_by_another_worker_and_the_first_worker_is_f
     assert_eq!(second.record.job.id, id);
     assert_eq!(second.attempt, 2);
     assert_eq!(second.worker, "worker-b");
+    assert_eq!(second.claimed_from, JobState::Running, "the lapsed delivery's state");
 
     assert!(!queue.renew(&first).await.unwrap(), "the worker that lost the lease renewed it");
-    assert!(queue.finish(&first, JobStatus::Succeeded, None).await.is_err(), "the old worker finished the job");
+    assert!(queue.finish(&first, JobState::Succeeded).await.is_err(), "the old worker finished the job");
     assert!(queue.retry_later(&first, Duration::ZERO, "stale").await.is_err());
     assert!(queue.dead_letter(&first, "stale").await.is_err());
     assert!(queue.renew(&second).await.unwrap(), "the new holder could not renew");
-    assert_eq!(queue.get(&id).await.unwrap().unwrap().status, JobStatus::Running);
+    assert_eq!(queue.get(&id).await.unwrap().unwrap().state, JobState::Running);
 
-    queue.finish(&second, JobStatus::Succeeded, None).await.unwrap();
+    queue.finish(&second, JobState::Succeeded).await.unwrap();
     assert_eq!(queue.outstanding().await.unwrap(), 0);
 }
 
@@ -259,7 +268,7 @@ async fn renewing_keeps_a_job_past_several_lease_lengths(backend: Backend) {
     };
     assert!(stolen.is_none(), "another worker claimed a job whose lease was being renewed");
     assert!(queue.renew(&delivery).await.unwrap());
-    queue.finish(&delivery, JobStatus::Succeeded, None).await.unwrap();
+    queue.finish(&delivery, JobState::Succeeded).await.unwrap();
 }
 
 async fn a_retried_job_returns_after_its_delay_with_a_growing_delivery_count(backend: Backend) {
@@ -271,8 +280,7 @@ async fn a_retried_job_returns_after_its_delay_with_a_growing_delivery_count(bac
     queue.retry_later(&first, delay, "the mirror was busy").await.unwrap();
 
     let record = queue.get(&id).await.unwrap().unwrap();
-    assert_eq!(record.status, JobStatus::Queued);
-    assert_eq!(record.error.as_deref(), Some("the mirror was busy"));
+    assert_eq!(record.state, JobState::Queued { retry_reason: Some("the mirror was busy".into()) });
     assert_eq!(queue.outstanding().await.unwrap(), 1);
     assert_eq!(queue.position(&id).await.unwrap(), None, "a delayed retry has a place in the line");
     assert!(claim_now(&queue, "worker-b").await.is_none(), "a retry was handed out before its delay");
@@ -281,9 +289,10 @@ async fn a_retried_job_returns_after_its_delay_with_a_growing_delivery_count(bac
     // Redis measures the delay by its own clock; allow for a little skew against ours.
     assert!(retried_at.elapsed() >= delay - Duration::from_millis(50), "a retry came back early");
     assert_eq!((second.record.job.id.clone(), second.attempt), (id.clone(), 2));
-    assert_eq!(second.record.status, JobStatus::Running);
-    queue.finish(&second, JobStatus::Succeeded, None).await.unwrap();
-    assert_eq!(queue.get(&id).await.unwrap().unwrap().error, None, "a success kept the retry's error");
+    assert_eq!(second.record.state, JobState::Running);
+    assert_eq!(second.claimed_from, JobState::Queued { retry_reason: Some("the mirror was busy".into()) });
+    queue.finish(&second, JobState::Succeeded).await.unwrap();
+    assert_eq!(queue.get(&id).await.unwrap().unwrap().state, JobState::Succeeded, "a success kept the retry's error");
 }
 
 async fn claims_prefer_a_lapsed_lease_then_a_due_retry_then_a_new_job(backend: Backend) {
@@ -301,7 +310,7 @@ async fn claims_prefer_a_lapsed_lease_then_a_due_retry_then_a_new_job(backend: B
     for _ in 0..3 {
         let delivery = claim_soon(&queue, "worker-b").await;
         order.push(delivery.record.job.id.clone());
-        queue.finish(&delivery, JobStatus::Succeeded, None).await.unwrap();
+        queue.finish(&delivery, JobState::Succeeded).await.unwrap();
     }
     assert_eq!(order, [abandoned, retried, fresh]);
 }
@@ -330,8 +339,8 @@ async fn a_dead_lettered_job_is_listed_as_dead_and_can_be_requeued(backend: Back
     queue.dead_letter(&delivery, "the agent crashed every time").await.unwrap();
 
     let record = queue.get(&id).await.unwrap().unwrap();
-    assert_eq!((record.status, record.dead), (JobStatus::Failed, true));
-    assert_eq!(record.error.as_deref(), Some("the agent crashed every time"));
+    assert_eq!(record.state, JobState::Dead { reason: "the agent crashed every time".into() });
+    assert_eq!(record.state.status(), JobStatus::Failed);
     assert_eq!(queue.outstanding().await.unwrap(), 0);
     let dead: Vec<JobId> = queue.dead().await.unwrap().into_iter().map(|r| r.job.id).collect();
     assert_eq!(dead, std::slice::from_ref(&id));
@@ -341,7 +350,7 @@ async fn a_dead_lettered_job_is_listed_as_dead_and_can_be_requeued(backend: Back
     assert!(!queue.requeue_dead(&id).await.unwrap(), "a job was requeued twice");
     assert!(queue.dead().await.unwrap().is_empty());
     let record = queue.get(&id).await.unwrap().unwrap();
-    assert_eq!((record.status, record.deliveries, record.dead), (JobStatus::Queued, 0, false));
+    assert_eq!((record.state, record.deliveries), (JobState::Queued { retry_reason: None }, 0));
     assert_eq!(queue.position(&id).await.unwrap(), Some(1));
     assert_eq!(queue.outstanding().await.unwrap(), 1);
     assert_eq!(claim_soon(&queue, "worker-a").await.attempt, 1);
@@ -354,14 +363,14 @@ async fn jobs_are_listed_newest_first(backend: Backend) {
         ids.push(enqueue(&queue, n).await);
     }
     let delivery = claim_soon(&queue, "worker-a").await;
-    queue.finish(&delivery, JobStatus::Failed, Some("tests failed".into())).await.unwrap();
+    queue.finish(&delivery, JobState::Failed { reason: "tests failed".into() }).await.unwrap();
 
     let listed: Vec<JobId> = queue.list(10).await.unwrap().into_iter().map(|r| r.job.id).collect();
     assert_eq!(listed, [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
     let newest_two: Vec<JobId> = queue.list(2).await.unwrap().into_iter().map(|r| r.job.id).collect();
     assert_eq!(newest_two, [ids[2].clone(), ids[1].clone()]);
     let finished = &queue.list(10).await.unwrap()[2];
-    assert_eq!((finished.status, finished.error.as_deref()), (JobStatus::Failed, Some("tests failed")));
+    assert_eq!(finished.state, JobState::Failed { reason: "tests failed".into() });
     assert!(queue.list(0).await.unwrap().is_empty());
 }
 
@@ -374,7 +383,7 @@ async fn outstanding_counts_queued_delayed_and_leased_jobs(backend: Backend) {
     assert_eq!(queue.outstanding().await.unwrap(), 3);
 
     let finished = claim_soon(&queue, "worker-a").await;
-    queue.finish(&finished, JobStatus::Succeeded, None).await.unwrap();
+    queue.finish(&finished, JobState::Succeeded).await.unwrap();
     assert_eq!(queue.outstanding().await.unwrap(), 2);
 
     let delayed = claim_soon(&queue, "worker-a").await;
@@ -383,7 +392,7 @@ async fn outstanding_counts_queued_delayed_and_leased_jobs(backend: Backend) {
 
     let leased = claim_soon(&queue, "worker-a").await;
     assert_eq!(queue.outstanding().await.unwrap(), 2, "a leased job is not counted");
-    queue.finish(&leased, JobStatus::Cancelled, None).await.unwrap();
+    queue.finish(&leased, JobState::Cancelled { by: "octocat".into() }).await.unwrap();
     assert_eq!(queue.outstanding().await.unwrap(), 1);
 }
 
@@ -401,7 +410,7 @@ async fn updates_merge_into_the_record_and_keep_large_ids_exact(backend: Backend
     let record = queue.get(&id).await.unwrap().unwrap();
     assert_eq!(record.tracking_comment_id, Some(comment_id));
     assert_eq!(record.pull_request, Some(pull_request));
-    assert_eq!((record.status, record.deliveries), (JobStatus::Running, 1), "an update reset queue fields");
+    assert_eq!((record.state, record.deliveries), (JobState::Running, 1), "an update reset queue fields");
     assert_eq!(record.job.task.instruction, "fix bug 1");
 
     let missing = queue.update(&JobId::generate(), JobUpdate::default()).await;
@@ -427,29 +436,38 @@ async fn a_thread_lists_its_open_tasks_oldest_first_and_remembers_the_last(backe
 
     let delivery = claim_soon(&queue, "worker-a").await;
     assert_eq!(delivery.record.job.id, first);
-    queue.finish(&delivery, JobStatus::Succeeded, None).await.unwrap();
+    queue.finish(&delivery, JobState::Succeeded).await.unwrap();
     assert_eq!(ids(queue.open_in_thread(thread).await.unwrap()), std::slice::from_ref(&second));
     assert_eq!(ids(queue.open_in_thread(&ThreadKey::github(&repo, IssueNumber(2))).await.unwrap()), [other_thread]);
 
     for _ in 0..3 {
         let delivery = claim_soon(&queue, "worker-a").await;
-        queue.finish(&delivery, JobStatus::Cancelled, None).await.unwrap();
+        queue.finish(&delivery, JobState::Cancelled { by: "octocat".into() }).await.unwrap();
     }
     assert!(queue.open_in_thread(thread).await.unwrap().is_empty());
     let last = queue.last_in_thread(thread).await.unwrap().expect("the thread's last job");
-    assert_eq!((last.job.id, last.status), (second, JobStatus::Cancelled));
+    assert_eq!((last.job.id, last.state), (second, JobState::Cancelled { by: "octocat".into() }));
     assert!(queue.last_in_thread(&ThreadKey::github(&repo, IssueNumber(9))).await.unwrap().is_none());
 }
 
 async fn a_deferred_job_comes_back_without_counting_a_delivery(backend: Backend) {
     let queue = backend.queue(LONG_LEASE).await;
     let id = enqueue(&queue, 1).await;
-    for _ in 0..5 {
+    let earlier = JobId::generate();
+    for n in 0..5 {
         let delivery = claim_soon(&queue, "worker-a").await;
         assert_eq!(delivery.attempt, 1, "waiting counted as a delivery");
-        queue.defer(&delivery, Duration::from_millis(50), "waiting for job x").await.unwrap();
+        // What tells a worker that it already said why the job waits.
+        let claimed_from = if n == 0 {
+            JobState::Queued { retry_reason: None }
+        } else {
+            JobState::Waiting { behind: earlier.clone() }
+        };
+        assert_eq!(delivery.claimed_from, claimed_from);
+        queue.defer(&delivery, Duration::from_millis(50), &earlier).await.unwrap();
         let record = queue.get(&id).await.unwrap().unwrap();
-        assert_eq!((record.status, record.error.as_deref()), (JobStatus::Queued, Some("waiting for job x")));
+        assert_eq!(record.state, JobState::Waiting { behind: earlier.clone() });
+        assert_eq!(record.state.status(), JobStatus::Queued);
     }
     let delivery = claim_soon(&queue, "worker-a").await;
     queue.retry_later(&delivery, Duration::ZERO, "GitHub answered 502").await.unwrap();
@@ -463,7 +481,7 @@ async fn a_stop_request_is_on_the_record_a_worker_claims(backend: Backend) {
     queue.update(&id, stop).await.unwrap();
     let delivery = claim_soon(&queue, "worker-a").await;
     assert_eq!(delivery.record.cancel_requested_by.as_deref(), Some("octocat"));
-    assert_eq!(delivery.record.status, JobStatus::Running, "a stop request changed the status by itself");
+    assert_eq!(delivery.record.state, JobState::Running, "a stop request changed the state by itself");
 }
 
 /// Redis only: the queue's connections come back after Redis restarts (empty: it never saves).
@@ -499,5 +517,5 @@ async fn the_redis_queue_reconnects_after_redis_restarts() {
     };
     let delivery = claim_soon(&queue, "worker-a").await;
     assert_eq!(delivery.record.job.id, id);
-    queue.finish(&delivery, JobStatus::Succeeded, None).await.unwrap();
+    queue.finish(&delivery, JobState::Succeeded).await.unwrap();
 }

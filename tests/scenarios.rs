@@ -4,7 +4,7 @@
 
 mod support;
 
-use errand::job::JobStatus;
+use errand::job::{JobState, JobStatus};
 use support::fake_github::AuthKind;
 use support::world::{self, Auth, FIXING_AGENT, REPO, World, errand_toml};
 
@@ -51,7 +51,7 @@ async fn a_mention_on_an_issue_becomes_a_pull_request_with_test_evidence() {
 
     let jobs = world.jobs().await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].status, JobStatus::Succeeded);
+    assert_eq!(jobs[0].state.status(), JobStatus::Succeeded);
     assert_eq!(jobs[0].pull_request.as_ref().map(|p| p.number), Some(pull.number));
 }
 
@@ -86,7 +86,7 @@ async fn an_agent_that_changes_nothing_answers_without_a_pull_request() {
     let tracking = &world.github.comments(REPO, 1)[1];
     assert!(tracking.body.contains("💬 **Answer**"), "{}", tracking.body);
     assert!(tracking.body.contains("It computes $1 - $2 in calc.sh line 1."), "{}", tracking.body);
-    assert_eq!(world.jobs().await[0].status, JobStatus::Succeeded);
+    assert_eq!(world.jobs().await[0].state.status(), JobStatus::Succeeded);
 }
 
 #[tokio::test]
@@ -102,7 +102,7 @@ async fn a_requester_without_write_permission_gets_a_polite_refusal_and_nothing_
     assert!(tracking.body.contains("🚫 **Not run**: @visitor"), "{}", tracking.body);
     assert!(tracking.body.contains("yours is `read`"), "{}", tracking.body);
     let job = &world.jobs().await[0];
-    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.state.status(), JobStatus::Failed);
 }
 
 #[tokio::test]
@@ -157,8 +157,7 @@ async fn an_agent_that_crashes_ends_the_job_failed_with_the_reason() {
     assert!(tracking.body.contains("segfault in the model client"), "{}", tracking.body);
     assert!(tracking.body.contains("To try again, comment `@agent"), "{}", tracking.body);
     let job = &world.jobs().await[0];
-    assert_eq!(job.status, JobStatus::Failed);
-    assert_eq!(job.error.as_deref(), Some("the agent exited with code 3."));
+    assert_eq!(job.state, JobState::Failed { reason: "the agent exited with code 3.".into() });
 }
 
 #[tokio::test]
@@ -170,7 +169,7 @@ async fn an_agent_that_runs_out_of_time_ends_the_job_failed_with_the_reason() {
 
     let tracking = &world.github.comments(REPO, 1)[1];
     assert!(tracking.body.contains("❌ **Failed**: the agent ran out of time (3.0s)."), "{}", tracking.body);
-    assert_eq!(world.jobs().await[0].status, JobStatus::Failed);
+    assert_eq!(world.jobs().await[0].state.status(), JobStatus::Failed);
 }
 
 #[tokio::test]
@@ -184,7 +183,7 @@ async fn a_502_on_pull_request_creation_that_did_create_it_still_yields_one_pull
     assert_eq!(world.github.pull_requests(REPO).len(), 1, "one pull request despite the retry");
     let tracking = &world.github.comments(REPO, 1)[1];
     assert!(tracking.body.contains("✅ **Done**"), "{}", tracking.body);
-    assert_eq!(world.jobs().await[0].status, JobStatus::Succeeded);
+    assert_eq!(world.jobs().await[0].state.status(), JobStatus::Succeeded);
 }
 
 #[tokio::test]
@@ -260,7 +259,7 @@ async fn a_mention_becomes_a_pull_request_on_the_redis_queue_too() {
     assert_eq!(world.github.pull_requests(REPO).len(), 1);
     let jobs = world.jobs().await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].status, JobStatus::Succeeded);
+    assert_eq!(jobs[0].state.status(), JobStatus::Succeeded);
     assert_eq!(jobs[0].deliveries, 1);
 }
 
@@ -295,7 +294,7 @@ async fn when_github_stays_down_the_job_is_retried_then_dead_lettered_and_the_re
     assert!(tracking.body.contains("checking the requester's permission"), "{}", tracking.body);
     let dead = world.queue.dead().await.unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].status, JobStatus::Failed);
+    assert_eq!(dead[0].state.status(), JobStatus::Failed);
 }
 
 #[tokio::test]
@@ -360,7 +359,7 @@ async fn a_missing_sandbox_image_fails_the_job_with_a_reason_people_can_act_on()
         "{}",
         tracking.body
     );
-    assert_eq!(world.jobs().await[0].status, JobStatus::Failed);
+    assert_eq!(world.jobs().await[0].state.status(), JobStatus::Failed);
 }
 
 #[tokio::test]
@@ -374,7 +373,7 @@ async fn an_agent_killed_for_memory_fails_the_job_and_says_so() {
 
     let tracking = &world.github.comments(REPO, 1)[1];
     assert!(tracking.body.contains("❌ **Failed**: the agent ran out of memory and was stopped."), "{}", tracking.body);
-    assert_eq!(world.jobs().await[0].status, JobStatus::Failed);
+    assert_eq!(world.jobs().await[0].state.status(), JobStatus::Failed);
 }
 
 #[tokio::test]
@@ -395,6 +394,8 @@ async fn an_agent_that_fills_the_disk_fails_the_job_and_says_so() {
     );
     assert!(world.github.pull_requests(REPO).is_empty());
     let job = &world.jobs().await[0];
-    assert_eq!(job.status, JobStatus::Failed);
-    assert_eq!(job.error.as_deref(), Some("the agent wrote more than 64 MB to disk and was stopped."));
+    assert_eq!(
+        job.state,
+        JobState::Failed { reason: "the agent wrote more than 64 MB to disk and was stopped.".into() }
+    );
 }

@@ -115,7 +115,7 @@ async fn a_mention_gets_a_threaded_acknowledgement_then_the_pull_request_with_it
     assert!(reactions.contains(&"white_check_mark".to_owned()), "{reactions:?}");
 
     let record = world.queue.get(&job.job.id).await.unwrap().unwrap();
-    assert_eq!(record.status, JobStatus::Succeeded);
+    assert_eq!(record.state.status(), JobStatus::Succeeded);
     assert!(matches!(record.job.reply, ReplyTarget::Slack { .. }));
 }
 
@@ -316,7 +316,7 @@ async fn a_repository_errand_is_not_installed_on_gets_a_clear_reply() {
     assert!(replies[0].text.contains("not installed on `acme/elsewhere`"), "{}", replies[0].text);
     assert!(world.fake_slack().reactions(SLACK_CHANNEL, &ts).contains(&"x".to_owned()));
     let jobs = world.jobs().await;
-    assert_eq!(jobs[0].status, JobStatus::Failed);
+    assert_eq!(jobs[0].state.status(), JobStatus::Failed);
 }
 
 #[tokio::test]
@@ -355,5 +355,5 @@ async fn stop_in_the_thread_cancels_its_queued_job_and_says_so_there() {
     assert!(world.fake_slack().reactions(SLACK_CHANNEL, &ts).contains(&"octagonal_sign".to_owned()));
     assert!(world.fake_slack().reactions(SLACK_CHANNEL, &stop_ts).contains(&"eyes".to_owned()));
     let jobs = world.jobs().await;
-    assert!(jobs.iter().any(|j| j.status == JobStatus::Cancelled), "{jobs:#?}");
+    assert!(jobs.iter().any(|j| j.state.status() == JobStatus::Cancelled), "{jobs:#?}");
 }

@@ -9,8 +9,8 @@ use chrono::Utc;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{DEDUP_TTL, Delivery, Enqueued, LeaseNotHeld, QueueSettings, RECENT_JOBS, WindowCount};
-use crate::job::{Job, JobId, JobRecord, JobStatus, JobUpdate};
+use super::{DEDUP_TTL, Delivery, Enqueued, LeaseNotHeld, QueueSettings, RECENT_JOBS, WindowCount, check_finished};
+use crate::job::{Job, JobId, JobRecord, JobState, JobUpdate};
 use crate::request::ids::ThreadKey;
 
 /// The in-memory queue. Clones share one queue. Time is `tokio::time`, so tests can pause it.
@@ -115,7 +115,7 @@ impl State {
     fn trim_recent(&mut self) {
         while self.recent.len() > RECENT_JOBS {
             let Some((_, id)) = self.recent.pop_first() else { break };
-            let settled = self.records.get(&id).is_none_or(|r| r.status.is_terminal() && !r.dead);
+            let settled = self.records.get(&id).is_none_or(|r| r.state.is_terminal() && !r.state.is_dead());
             if settled {
                 self.records.remove(&id);
             }
@@ -195,12 +195,12 @@ impl MemoryQueue {
         let receipt = state.next_sequence().to_string();
         let record = state.record_mut(&id)?;
         record.deliveries += 1;
-        record.status = JobStatus::Running;
+        let claimed_from = std::mem::replace(&mut record.state, JobState::Running);
         record.updated_at = Utc::now();
         let record = record.clone();
         let expires = now + self.settings.lease;
         state.leases.insert(id, Lease { worker: worker.to_owned(), receipt: receipt.clone(), expires });
-        Ok(Delivery { attempt: record.deliveries, record, worker: worker.to_owned(), receipt })
+        Ok(Delivery { attempt: record.deliveries, record, claimed_from, worker: worker.to_owned(), receipt })
     }
 
     pub async fn renew(&self, delivery: &Delivery) -> Result<bool> {
@@ -215,36 +215,34 @@ impl MemoryQueue {
         }
     }
 
-    pub async fn finish(&self, delivery: &Delivery, status: JobStatus, error: Option<String>) -> Result<()> {
+    pub async fn finish(&self, delivery: &Delivery, finished: JobState) -> Result<()> {
+        check_finished(&finished)?;
         let mut state = self.state()?;
         state.release(delivery).context("finishing a job")?;
         let record = state.record_mut(&delivery.record.job.id)?;
-        record.status = status;
-        if error.is_some() || status == JobStatus::Succeeded {
-            record.error = error;
-        }
+        record.state = finished;
         record.updated_at = Utc::now();
         Ok(())
     }
 
     pub async fn retry_later(&self, delivery: &Delivery, delay: Duration, reason: &str) -> Result<()> {
-        self.put_back(delivery, delay, reason, false).await
+        self.put_back(delivery, delay, JobState::Queued { retry_reason: Some(reason.to_owned()) }).await
     }
 
-    pub async fn defer(&self, delivery: &Delivery, delay: Duration, reason: &str) -> Result<()> {
-        self.put_back(delivery, delay, reason, true).await
+    pub async fn defer(&self, delivery: &Delivery, delay: Duration, behind: &JobId) -> Result<()> {
+        self.put_back(delivery, delay, JobState::Waiting { behind: behind.clone() }).await
     }
 
-    async fn put_back(&self, delivery: &Delivery, delay: Duration, reason: &str, uncount: bool) -> Result<()> {
+    async fn put_back(&self, delivery: &Delivery, delay: Duration, back: JobState) -> Result<()> {
         let mut state = self.state()?;
         state.release(delivery).context("putting a job back for a retry")?;
         let id = delivery.record.job.id.clone();
         let record = state.record_mut(&id)?;
-        if uncount {
+        if matches!(back, JobState::Waiting { .. }) {
+            // Waiting for an earlier job is not a delivery.
             record.deliveries = record.deliveries.saturating_sub(1);
         }
-        record.status = JobStatus::Queued;
-        record.error = Some(reason.to_owned());
+        record.state = back;
         record.updated_at = Utc::now();
         let sequence = state.next_sequence();
         state.delayed.insert((Instant::now() + delay, sequence), id);
@@ -258,9 +256,7 @@ impl MemoryQueue {
         state.release(delivery).context("dead-lettering a job")?;
         let id = delivery.record.job.id.clone();
         let record = state.record_mut(&id)?;
-        record.status = JobStatus::Failed;
-        record.dead = true;
-        record.error = Some(reason.to_owned());
+        record.state = JobState::Dead { reason: reason.to_owned() };
         record.updated_at = Utc::now();
         let sequence = state.next_sequence();
         state.dead.insert(sequence, id);
@@ -325,7 +321,7 @@ impl MemoryQueue {
         let state = &mut *state;
         let Some(ids) = state.threads.get_mut(thread) else { return Ok(Vec::new()) };
         let records = &state.records;
-        ids.retain(|id| records.get(id).is_some_and(|r| !r.status.is_terminal()));
+        ids.retain(|id| records.get(id).is_some_and(|r| !r.state.is_terminal()));
         let open = ids.iter().filter_map(|id| records.get(id).cloned()).collect();
         if ids.is_empty() {
             state.threads.remove(thread);
@@ -345,13 +341,11 @@ impl MemoryQueue {
 
     pub async fn requeue_dead(&self, id: &JobId) -> Result<bool> {
         let mut state = self.state()?;
-        let Some(record) = state.records.get_mut(id).filter(|record| record.dead) else {
+        let Some(record) = state.records.get_mut(id).filter(|record| record.state.is_dead()) else {
             return Ok(false);
         };
-        record.status = JobStatus::Queued;
+        record.state = JobState::NEW;
         record.deliveries = 0;
-        record.dead = false;
-        record.error = None;
         record.updated_at = Utc::now();
         state.dead.retain(|_, dead| dead != id);
         state.make_claimable(id.clone());

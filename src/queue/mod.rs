@@ -7,11 +7,11 @@ mod redis;
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 pub use self::memory::MemoryQueue;
 pub use self::redis::RedisQueue;
-use crate::job::{Job, JobId, JobRecord, JobStatus, JobUpdate};
+use crate::job::{Job, JobId, JobRecord, JobState, JobUpdate};
 use crate::request::ids::ThreadKey;
 
 /// How long an idempotency key is remembered. GitHub redelivers by hand only, within days.
@@ -58,8 +58,11 @@ pub struct LeaseNotHeld {
 /// A claimed job: the worker holds its lease until it finishes, retries, hands back or loses it.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    /// The job's record as of the claim (status `running`, `deliveries` already counted).
+    /// The job's record as of the claim (state `running`, `deliveries` already counted).
     pub record: JobRecord,
+    /// The state the claim took the job out of: `queued` with why the last delivery was retried,
+    /// `waiting` behind the job it waited for, or `running` when the last delivery's lease lapsed.
+    pub claimed_from: JobState,
     /// Which delivery this is, from 1. Above `max_deliveries` the worker dead-letters the job.
     pub attempt: u32,
     /// Who holds the lease.
@@ -105,28 +108,28 @@ impl Queue {
         dispatch!(self, q => q.renew(delivery).await)
     }
 
-    /// Ends the job with a terminal status and releases it for good.
-    pub async fn finish(&self, delivery: &Delivery, status: JobStatus, error: Option<String>) -> Result<()> {
-        dispatch!(self, q => q.finish(delivery, status, error).await)
+    /// Ends the job in a terminal state other than dead and releases it for good.
+    pub async fn finish(&self, delivery: &Delivery, state: JobState) -> Result<()> {
+        dispatch!(self, q => q.finish(delivery, state).await)
     }
 
-    /// Releases the job to be claimed again after `delay` (status back to `queued`).
+    /// Releases the job to be claimed again after `delay` (state `queued`, with the reason).
     pub async fn retry_later(&self, delivery: &Delivery, delay: Duration, reason: &str) -> Result<()> {
         dispatch!(self, q => q.retry_later(delivery, delay, reason).await)
     }
 
-    /// Puts the job back without counting this delivery: it waits (for an earlier job of its
-    /// thread) rather than failed.
-    pub async fn defer(&self, delivery: &Delivery, delay: Duration, reason: &str) -> Result<()> {
-        dispatch!(self, q => q.defer(delivery, delay, reason).await)
+    /// Puts the job back without counting this delivery: it waits behind `behind`, an earlier job
+    /// of its thread, rather than failed (state `waiting`).
+    pub async fn defer(&self, delivery: &Delivery, delay: Duration, behind: &JobId) -> Result<()> {
+        dispatch!(self, q => q.defer(delivery, delay, behind).await)
     }
 
-    /// Moves the job to the dead letter (status `failed`, `dead` set).
+    /// Moves the job to the dead letter (state `dead`).
     pub async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
         dispatch!(self, q => q.dead_letter(delivery, reason).await)
     }
 
-    /// Changes fields of a job's record (tracking comment, pull request, status).
+    /// Changes fields of a job's record (tracking comment, pull request, a stop request).
     pub async fn update(&self, id: &JobId, update: JobUpdate) -> Result<()> {
         dispatch!(self, q => q.update(id, update).await)
     }
@@ -185,4 +188,13 @@ impl Queue {
     pub async fn requeue_dead(&self, id: &JobId) -> Result<bool> {
         dispatch!(self, q => q.requeue_dead(id).await)
     }
+}
+
+/// Refuses to `finish` a job in a state a finished job cannot be in: one a worker would claim
+/// again, or dead, which only `dead_letter` records (it also lists the job as dead).
+fn check_finished(state: &JobState) -> Result<()> {
+    if !state.is_terminal() || state.is_dead() {
+        bail!("a job cannot be finished as {state:?}");
+    }
+    Ok(())
 }

@@ -4,9 +4,12 @@
 //! Key layout, all under one hash tag so that every script stays on one cluster slot
 //! (`P` = `errand:{<namespace>}`, namespace `q` unless a test picks its own):
 //!
-//! - `P:job:<id>`: the job's record, a hash of serde JSON values: `job` (the immutable [`Job`]) and
-//!   one field per other record field. Scripts set fields without decoding JSON, because Lua's
-//!   cjson re-encodes numbers with 14 digits and would corrupt large GitHub ids.
+//! - `P:job:<id>`: the job's record, a hash of serde JSON values: `job` (the immutable [`Job`]),
+//!   `state` (the [`JobState`]) and one field per other record field. Scripts set fields without
+//!   decoding JSON, because Lua's cjson re-encodes numbers with 14 digits and would corrupt large
+//!   GitHub ids; the Rust side passes every state a script writes as its JSON. Records written
+//!   before the state was one field (`status`, `dead` and `error` fields) cannot be read: no
+//!   deployed queue holds any.
 //! - `P:dedup:<key>`: idempotency key → job id, expiring after [`DEDUP_TTL`].
 //! - `P:jobs`: the stream of claimable jobs (`job=<id>`), consumer group `workers`; entries are
 //!   acknowledged and deleted when their delivery ends. `P:entries`: job id → its pending entry.
@@ -33,8 +36,8 @@ use chrono::Utc;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{DEDUP_TTL, Delivery, Enqueued, LeaseNotHeld, QueueSettings, RECENT_JOBS, WindowCount};
-use crate::job::{Job, JobId, JobRecord, JobStatus, JobUpdate};
+use super::{DEDUP_TTL, Delivery, Enqueued, LeaseNotHeld, QueueSettings, RECENT_JOBS, WindowCount, check_finished};
+use crate::job::{Job, JobId, JobRecord, JobState, JobUpdate};
 use crate::request::ids::ThreadKey;
 
 /// The namespace of production keys.
@@ -150,12 +153,24 @@ impl Scripts {
     }
 }
 
-/// How a delivery ends, as `release.lua` takes it.
-enum Release<'a> {
-    Finish { status: JobStatus, error: Option<String> },
-    Retry { delay: Duration, reason: &'a str },
-    Defer { delay: Duration, reason: &'a str },
-    Dead { reason: &'a str },
+/// How a delivery ends, as `release.lua` takes it: the mode, the job's new state, and for a job
+/// put back, when it is claimable again.
+enum Release {
+    Finish(JobState),
+    Retry { delay: Duration, reason: String },
+    Defer { delay: Duration, behind: JobId },
+    Dead { reason: String },
+}
+
+impl Release {
+    fn into_script_args(self) -> (&'static str, JobState, Duration) {
+        match self {
+            Self::Finish(state) => ("finish", state, Duration::ZERO),
+            Self::Retry { delay, reason } => ("retry", JobState::Queued { retry_reason: Some(reason) }, delay),
+            Self::Defer { delay, behind } => ("defer", JobState::Waiting { behind }, delay),
+            Self::Dead { reason } => ("dead", JobState::Dead { reason }, Duration::ZERO),
+        }
+    }
 }
 
 /// What one claim attempt found.
@@ -270,16 +285,19 @@ impl RedisQueue {
             .arg(worker)
             .arg(millis(self.settings.lease))
             .arg(json(&Utc::now())?)
+            .arg(json(&JobState::Running)?)
             .invoke_async(&mut self.commands.clone())
             .await
             .context("claiming a job")?;
         match reply.as_slice() {
-            [kind, receipt, fields @ ..] if kind == "claimed" => {
+            [kind, receipt, claimed_from, fields @ ..] if kind == "claimed" => {
                 let fields = fields.chunks_exact(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect();
                 let record = record_from_fields(fields)?.context("a claimed job has no record")?;
+                let claimed_from = serde_json::from_str(claimed_from).context("decoding a claimed job's state")?;
                 Ok(Attempt::Claimed(Box::new(Delivery {
                     attempt: record.deliveries,
                     record,
+                    claimed_from,
                     worker: worker.to_owned(),
                     receipt: receipt.clone(),
                 })))
@@ -340,36 +358,30 @@ impl RedisQueue {
         Ok(renewed == 1)
     }
 
-    pub async fn finish(&self, delivery: &Delivery, status: JobStatus, error: Option<String>) -> Result<()> {
-        self.release(delivery, Release::Finish { status, error }).await.context("finishing a job")
+    pub async fn finish(&self, delivery: &Delivery, state: JobState) -> Result<()> {
+        check_finished(&state)?;
+        self.release(delivery, Release::Finish(state)).await.context("finishing a job")
     }
 
     pub async fn retry_later(&self, delivery: &Delivery, delay: Duration, reason: &str) -> Result<()> {
+        let reason = reason.to_owned();
         self.release(delivery, Release::Retry { delay, reason }).await.context("putting a job back for a retry")
     }
 
-    pub async fn defer(&self, delivery: &Delivery, delay: Duration, reason: &str) -> Result<()> {
-        self.release(delivery, Release::Defer { delay, reason }).await.context("putting a waiting job back")
+    pub async fn defer(&self, delivery: &Delivery, delay: Duration, behind: &JobId) -> Result<()> {
+        let behind = behind.clone();
+        self.release(delivery, Release::Defer { delay, behind }).await.context("putting a waiting job back")
     }
 
     pub async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
+        let reason = reason.to_owned();
         self.release(delivery, Release::Dead { reason }).await.context("dead-lettering a job")
     }
 
-    async fn release(&self, delivery: &Delivery, how: Release<'_>) -> Result<()> {
+    async fn release(&self, delivery: &Delivery, how: Release) -> Result<()> {
         let keys = &self.keys;
         let id = &delivery.record.job.id;
-        // An empty error keeps the record's error as it is.
-        let (mode, status, error, delay) = match how {
-            Release::Finish { status, error: Some(error) } => ("finish", status, json(&error)?, Duration::ZERO),
-            Release::Finish { status: JobStatus::Succeeded, error: None } => {
-                ("finish", JobStatus::Succeeded, "null".to_owned(), Duration::ZERO)
-            }
-            Release::Finish { status, error: None } => ("finish", status, String::new(), Duration::ZERO),
-            Release::Retry { delay, reason } => ("retry", JobStatus::Queued, json(reason)?, delay),
-            Release::Defer { delay, reason } => ("defer", JobStatus::Queued, json(reason)?, delay),
-            Release::Dead { reason } => ("dead", JobStatus::Failed, json(reason)?, Duration::ZERO),
-        };
+        let (mode, state, delay) = how.into_script_args();
         let released: i64 = self
             .scripts
             .release
@@ -385,8 +397,7 @@ impl RedisQueue {
             .arg(id.as_str())
             .arg(&delivery.receipt)
             .arg(mode)
-            .arg(json(&status)?)
-            .arg(error)
+            .arg(json(&state)?)
             .arg(json(&Utc::now())?)
             .arg(millis(delay))
             .invoke_async(&mut self.commands.clone())
@@ -400,11 +411,9 @@ impl RedisQueue {
 
     pub async fn update(&self, id: &JobId, update: JobUpdate) -> Result<()> {
         let mut record = self.get(id).await?.with_context(|| format!("updating job {id}: no such job"))?;
-        // Only the fields the update names are written, so that a concurrent claim's status or
+        // Only the fields the update names are written, so that a concurrent claim's state or
         // delivery count is not overwritten with what this read saw.
         let touched = [
-            ("status", update.status.is_some()),
-            ("error", update.error.is_some()),
             ("tracking_comment_id", update.tracking_comment_id.is_some()),
             ("pull_request", update.pull_request.is_some()),
             ("cancel_requested_by", update.cancel_requested_by.is_some()),
@@ -524,7 +533,7 @@ impl RedisQueue {
         let ids: Vec<String> =
             ::redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query_async(&mut self.commands.clone()).await?;
         let records = self.records(ids.clone()).await.context("reading a thread's jobs")?;
-        let open: Vec<JobRecord> = records.into_iter().filter(|r| !r.status.is_terminal()).collect();
+        let open: Vec<JobRecord> = records.into_iter().filter(|r| !r.state.is_terminal()).collect();
         // Ended (or forgotten) jobs leave the list; removing by value is safe against concurrent pushes.
         let ended: Vec<&String> =
             ids.iter().filter(|id| !open.iter().any(|r| r.job.id.as_str() == id.as_str())).collect();
@@ -575,6 +584,7 @@ impl RedisQueue {
             .key(&keys.entries)
             .arg(id.as_str())
             .arg(json(&Utc::now())?)
+            .arg(json(&JobState::NEW)?)
             .invoke_async(&mut self.commands.clone())
             .await
             .with_context(|| format!("requeueing dead job {id}"))?;
@@ -582,15 +592,14 @@ impl RedisQueue {
     }
 }
 
-/// The record as hash fields, each a serde JSON value; `job` holds the immutable part.
+/// The record as hash fields, each a serde JSON value; `job` holds the immutable part, `state` the
+/// [`JobState`] alone (the record's JSON has it flat, with `status` and `dead` computed beside it).
 fn record_fields(record: &JobRecord) -> Result<Vec<(&'static str, String)>> {
     Ok(vec![
         ("job", json(&record.job)?),
-        ("status", json(&record.status)?),
+        ("state", json(&record.state)?),
         ("deliveries", json(&record.deliveries)?),
         ("updated_at", json(&record.updated_at)?),
-        ("dead", json(&record.dead)?),
-        ("error", json(&record.error)?),
         ("tracking_comment_id", json(&record.tracking_comment_id)?),
         ("pull_request", json(&record.pull_request)?),
         ("cancel_requested_by", json(&record.cancel_requested_by)?),
@@ -609,7 +618,13 @@ fn record_from_fields(mut fields: HashMap<String, String>) -> Result<Option<JobR
     };
     for (name, value) in fields {
         let value = serde_json::from_str(&value).with_context(|| format!("decoding the record's {name}"))?;
-        object.insert(name, value);
+        match (name.as_str(), value) {
+            // The record's JSON has the state's name and fields flat.
+            ("state", serde_json::Value::Object(state)) => object.extend(state),
+            (_, value) => {
+                object.insert(name, value);
+            }
+        }
     }
     serde_json::from_value(serde_json::Value::Object(object)).map(Some).context("decoding the record")
 }

@@ -84,7 +84,7 @@ async fn retry(queue: &Queue, trigger: &Trigger) -> anyhow::Result<Job> {
         None => None,
     };
     let Some(last) = last else { return Ok(trigger.reply_job(Reply::NothingToRetry)) };
-    if !last.status.is_terminal() {
+    if !last.state.is_terminal() {
         return Ok(trigger.reply_job(Reply::RetryWhenEnded { job: JobBrief::of(&last, None) }));
     }
     let options = TaskOptions { attempts: last.job.attempts };

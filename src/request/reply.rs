@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::command::ParseError;
-use crate::job::{JobId, JobRecord, JobStatus, PullRequestRef};
+use crate::job::{JobId, JobRecord, JobState, PullRequestRef};
 
 /// A reply that is the whole answer to a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,9 +44,7 @@ pub enum RateLimitScope {
 pub struct JobBrief {
     pub id: JobId,
     pub requested_by: String,
-    pub status: JobStatus,
-    /// Why it failed, or waits.
-    pub detail: Option<String>,
+    pub state: JobState,
     /// Its place in the queue, when it is queued.
     pub position: Option<usize>,
     pub deliveries: u32,
@@ -60,12 +58,11 @@ impl JobBrief {
         Self {
             id: record.job.id.clone(),
             requested_by: record.job.requested_by.clone(),
-            status: record.status,
-            detail: record.error.clone(),
+            state: record.state.clone(),
             position,
             deliveries: record.deliveries,
             pull: record.pull_request.clone(),
-            stopping: record.cancel_requested_by.is_some() && !record.status.is_terminal(),
+            stopping: record.cancel_requested_by.is_some() && !record.state.is_terminal(),
         }
     }
 }

@@ -21,7 +21,7 @@ use super::review::{self, Review};
 use crate::config::{AgentConfig, REPO_CONFIG_FILE, RepoConfig};
 use crate::forge::github::Reactable;
 use crate::forge::{ForgeError, RepoClient, RepoInfo};
-use crate::job::{FollowUp, Job, JobId, JobKind, JobRecord, JobStatus, ReplyTarget};
+use crate::job::{FollowUp, Job, JobId, JobKind, JobRecord, JobState, ReplyTarget};
 use crate::publish::delivery::{Change, Deliverer, Fence, Halted, Place, branch_prefix};
 use crate::publish::render::Reason;
 use crate::publish::{Conversation, Progress};
@@ -34,19 +34,20 @@ const WRITERS: [&str; 3] = ["admin", "maintain", "write"];
 
 /// How a delivery ended, when it ended on its own.
 pub(super) enum Ended {
-    /// Terminal, and the requester has been told.
-    Done { status: JobStatus, error: Option<String> },
-    /// An earlier job of the same thread has not ended: back to the queue, not counted.
+    /// Terminal (not dead: `settle` decides that), and the requester has been told.
+    Done { state: JobState },
+    /// An earlier job of the same thread, `behind`, has not ended: back to the queue, not counted.
     Wait { behind: JobId },
 }
 
 impl Ended {
     fn succeeded() -> Self {
-        Self::Done { status: JobStatus::Succeeded, error: None }
+        Self::Done { state: JobState::Succeeded }
     }
 
+    /// Failed; the job keeps the first line of `reason` (what people read in full in the thread).
     fn failed(reason: &str) -> Self {
-        Self::Done { status: JobStatus::Failed, error: Some(reason.lines().next().unwrap_or_default().to_owned()) }
+        Self::Done { state: JobState::Failed { reason: reason.lines().next().unwrap_or_default().to_owned() } }
     }
 }
 
@@ -109,7 +110,11 @@ impl JobRun<'_> {
         let (record, job) = (self.record(), self.job());
         let max = self.worker.queue.settings().max_deliveries;
         if self.delivery.attempt > max {
-            return Err(Failure::Abort(Reason::GaveUp { tries: max, last_error: record.error.clone() }));
+            let last_error = match &self.delivery.claimed_from {
+                JobState::Queued { retry_reason } => retry_reason.clone(),
+                _ => None,
+            };
+            return Err(Failure::Abort(Reason::GaveUp { tries: max, last_error }));
         }
         if let JobKind::Reply { reply, mention } = &job.kind {
             conversation.reply(record, reply, mention).await?;
@@ -136,8 +141,8 @@ impl JobRun<'_> {
             tracing::info!(job = %job.id, requester = job.requested_by, permission, "requester may not ask");
             let refused = Progress::Refused { user: job.requested_by.clone(), permission: permission.clone() };
             self.show(conversation, &refused).await?;
-            let error = self.worker.publisher.renderer.refusal_note(&job.requested_by, &permission);
-            return Ok(Admission::End(Ended::Done { status: JobStatus::Failed, error: Some(error) }));
+            let reason = self.worker.publisher.renderer.refusal_note(&job.requested_by, &permission);
+            return Ok(Admission::End(Ended::Done { state: JobState::Failed { reason } }));
         }
         Ok(Admission::Go(Box::new(gh)))
     }
@@ -374,8 +379,9 @@ impl JobRun<'_> {
         let Some(earlier) = open.iter().map(|r| &r.job.id).filter(|id| **id < job.id).min() else {
             return Ok(None);
         };
-        let marker = format!("waiting for job {earlier}");
-        if self.record().error.as_deref() != Some(marker.as_str()) {
+        // Said once per earlier job: the delivery before this one may have waited for it already.
+        let waited_already = matches!(&self.delivery.claimed_from, JobState::Waiting { behind } if behind == earlier);
+        if !waited_already {
             self.show(conversation, &Progress::Waiting { behind: earlier.clone() }).await?;
         }
         Ok(Some(Ended::Wait { behind: earlier.clone() }))
@@ -384,7 +390,7 @@ impl JobRun<'_> {
     /// Ends the job as cancelled, saying who stopped it.
     pub async fn end_cancelled(&self, conversation: &Conversation<'_>, by: &str) -> Result<Ended, Failure> {
         self.show(conversation, &Progress::Cancelled { by: by.to_owned() }).await?;
-        Ok(Ended::Done { status: JobStatus::Cancelled, error: Some(format!("cancelled by @{by}")) })
+        Ok(Ended::Done { state: JobState::Cancelled { by: by.to_owned() } })
     }
 
     /// Tells the requester why the job stops here, and ends it failed.

@@ -45,23 +45,22 @@ pub(super) async fn settle(
             Ok(())
         }
         (Ok(Ended::Wait { behind }), _) => {
-            let reason = format!("waiting for job {behind}");
             super::through_queue_outage(queue, id, "deferring the job", stop, || {
-                queue.defer(delivery, THREAD_WAIT, &reason)
+                queue.defer(delivery, THREAD_WAIT, &behind)
             })
             .await
         }
-        (Ok(Ended::Done { status, error }), _) => {
-            let error = error.map(|e| redact(&e));
-            tracing::info!(job = %id, ?status, error, "job ended");
+        (Ok(Ended::Done { state }), _) => {
+            let state = state.redacted(redact);
+            tracing::info!(job = %id, status = ?state.status(), reason = state.failure(), "job ended");
             if delivery.attempt > queue.settings().max_deliveries {
                 super::through_queue_outage(queue, id, "dead-lettering the job", stop, || {
-                    queue.dead_letter(delivery, error.as_deref().unwrap_or("gave up"))
+                    queue.dead_letter(delivery, state.failure().unwrap_or("gave up"))
                 })
                 .await
             } else {
                 super::through_queue_outage(queue, id, "recording the job's end", stop, || {
-                    queue.finish(delivery, status, error.clone())
+                    queue.finish(delivery, state.clone())
                 })
                 .await
             }

@@ -284,7 +284,7 @@ impl Installation {
     pub async fn ended(&self, job: &JobId) -> JobRecord {
         wait_until("the job ends", JOB_DEADLINE, async || {
             let record = self.record(job).await;
-            record.status.is_terminal().then_some(record)
+            record.state.is_terminal().then_some(record)
         })
         .await
     }
@@ -371,11 +371,11 @@ impl Installation {
         let record = wait_until("the job succeeds", JOB_DEADLINE, async || {
             let record = self.record(job).await;
             assert!(
-                !(record.status.is_terminal() && record.status != JobStatus::Succeeded),
+                !(record.state.is_terminal() && record.state.status() != JobStatus::Succeeded),
                 "the job ended {:?}: {record:?}",
-                record.status
+                record.state.status()
             );
-            (record.status == JobStatus::Succeeded).then_some(record)
+            (record.state.status() == JobStatus::Succeeded).then_some(record)
         })
         .await;
         assert_eq!(record.deliveries, deliveries, "deliveries of the job: {record:?}");

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::Renderer;
 use crate::chat::resolve::{ALLOWED_CHANNELS_SETTING, ALLOWED_USERS_SETTING, DEFAULT_REPOS_SETTING};
-use crate::job::{Job, JobStatus, ReplyTarget, RepoName};
+use crate::job::{Job, JobState, ReplyTarget, RepoName};
 use crate::request::command::{ATTEMPTS_EXPECTED, COMMANDS, OptionName, ParseError};
 use crate::request::{JobBrief, RateLimitScope, Reply};
 
@@ -147,25 +147,21 @@ fn status(open: &[JobBrief], last: Option<&JobBrief>, on: &str, mention: &str) -
 
 /// A job's state in words.
 fn describe(job: &JobBrief) -> String {
-    let mut text = match (job.status, job.position) {
-        (JobStatus::Queued, Some(p)) => format!("queued, position {p}"),
-        (JobStatus::Queued, None) => match job.detail.as_deref() {
-            Some(reason) if reason.starts_with("waiting for job") => reason.to_owned(),
-            Some(_) => "waiting to be retried".to_owned(),
-            None => "queued".to_owned(),
-        },
-        (JobStatus::Running, _) => format!("running, delivery {}", job.deliveries),
-        (JobStatus::Succeeded, _) => "succeeded".to_owned(),
-        (JobStatus::Failed, _) => "failed".to_owned(),
-        (JobStatus::Cancelled, _) => "was cancelled".to_owned(),
+    let mut text = match (&job.state, job.position) {
+        (JobState::Queued { .. }, Some(p)) => format!("queued, position {p}"),
+        (JobState::Queued { retry_reason: Some(_) }, None) => "waiting to be retried".to_owned(),
+        (JobState::Queued { retry_reason: None }, None) => "queued".to_owned(),
+        (JobState::Waiting { behind }, _) => format!("waiting for job {behind}"),
+        (JobState::Running, _) => format!("running, delivery {}", job.deliveries),
+        (JobState::Succeeded, _) => "succeeded".to_owned(),
+        (JobState::Failed { .. } | JobState::Dead { .. }, _) => "failed".to_owned(),
+        (JobState::Cancelled { .. }, _) => "was cancelled".to_owned(),
     };
     if let Some(pull) = &job.pull {
         let _ = write!(text, " ({})", pull.url);
     }
-    if job.status == JobStatus::Failed
-        && let Some(error) = job.detail.as_deref()
-    {
-        let _ = write!(text, ": {}", error.lines().next().unwrap_or_default());
+    if let Some(reason) = job.state.failure() {
+        let _ = write!(text, ": {}", reason.lines().next().unwrap_or_default());
     }
     if job.stopping {
         text.push_str(", stopping");

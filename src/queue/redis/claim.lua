@@ -1,8 +1,8 @@
 -- Claim the next job for a worker: a lapsed lease first, then a due retry, then a new job.
 -- Lease times come from Redis's own clock, so workers' clocks do not matter.
 -- KEYS: stream, waiting, delayed, leases, holders, entries, sequence, outstanding
--- ARGV: job key prefix, worker, lease (ms), updated_at (JSON)
--- Returns {'claimed', receipt, field, value, ...} or {'empty', ms until a lease lapses or a retry
+-- ARGV: job key prefix, worker, lease (ms), updated_at (JSON), the running state (JSON)
+-- Returns {'claimed', receipt, the state it was claimed from (JSON), field, value, ...} or {'empty', ms until a lease lapses or a retry
 -- comes due (-1: none), the stream's last id (to block on)}.
 redis.pcall('XGROUP', 'CREATE', KEYS[1], 'workers', '0', 'MKSTREAM')
 local time = redis.call('TIME')
@@ -27,7 +27,8 @@ local function take(id)
     return nil
   end
   redis.call('HINCRBY', job, 'deliveries', 1)
-  redis.call('HSET', job, 'status', '"running"', 'updated_at', ARGV[4])
+  local claimed_from = redis.call('HGET', job, 'state')
+  redis.call('HSET', job, 'state', ARGV[5], 'updated_at', ARGV[4])
   -- A fresh receipt per delivery fences off a worker whose lease lapsed, even under the same name.
   local receipt = tostring(redis.call('INCR', KEYS[7]))
   redis.call('HSET', KEYS[5], id, receipt)
@@ -37,7 +38,7 @@ local function take(id)
     -- Keeps XPENDING telling operators who holds the entry.
     redis.call('XCLAIM', KEYS[1], 'workers', ARGV[2], 0, entry, 'JUSTID')
   end
-  local reply = {'claimed', receipt}
+  local reply = {'claimed', receipt, claimed_from}
   for _, item in ipairs(redis.call('HGETALL', job)) do
     reply[#reply + 1] = item
   end

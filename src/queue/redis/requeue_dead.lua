@@ -1,12 +1,11 @@
 -- Put a dead job back at the end of the queue with a fresh delivery count.
 -- KEYS: job hash, stream, waiting, outstanding, dead, sequence, entries
--- ARGV: job id, updated_at (JSON)
+-- ARGV: job id, updated_at (JSON), the state of a new job (JSON)
 local id = ARGV[1]
 if redis.call('ZREM', KEYS[5], id) == 0 or redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
-redis.call('HSET', KEYS[1], 'status', '"queued"', 'deliveries', 0, 'dead', 'false', 'error', 'null',
-  'updated_at', ARGV[2])
+redis.call('HSET', KEYS[1], 'state', ARGV[3], 'deliveries', 0, 'updated_at', ARGV[2])
 redis.pcall('XGROUP', 'CREATE', KEYS[2], 'workers', '0', 'MKSTREAM')
 local entry = redis.call('XADD', KEYS[2], '*', 'job', id)
 redis.call('HSET', KEYS[7], id, entry)
