@@ -9,7 +9,7 @@
 //!
 //! Run it with `deploy/quickstart.sh` (which builds the image and the binary first).
 
-#[path = "../tests/support/fake_github.rs"]
+#[path = "../tests/support/fake_github/mod.rs"]
 mod fake_github;
 
 use std::process::Stdio;

@@ -4,10 +4,14 @@
 #[path = "support/signing.rs"]
 #[allow(dead_code, reason = "this test uses only the signature helper")]
 mod signing;
+#[path = "support/wait.rs"]
+mod wait;
 
 use errand::request::ids::{CommentId, IssueNumber};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use wait::wait_until;
 
 const ERRAND: &str = env!("CARGO_BIN_EXE_errand");
 const SECRET: &str = "cli-webhook-secret";
@@ -72,11 +76,10 @@ async fn serve(env: &[(&str, &str)]) -> (Server, String) {
     let server = Server(command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("errand serve starts"));
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "errand serve did not listen within 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("errand serve listens", Duration::from_secs(30), async || {
+        http.get(format!("{base}/healthz")).send().await.is_ok().then_some(())
+    })
+    .await;
     (server, base)
 }
 

@@ -12,6 +12,8 @@
 
 #[path = "support/docker.rs"]
 mod docker_support;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,8 +30,8 @@ use errand::sandbox::{AddressPolicy, EgressLease, Limits, NetworkAccess, Sandbox
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use wait::wait_until;
 
 /// The uid and gid steps run as: not root, and not in the image's /etc/passwd.
 const SANDBOX_UID: u32 = 10001;
@@ -220,11 +222,10 @@ async fn canary(address: &str) -> std::io::Result<(u16, Arc<AtomicUsize>)> {
 
 /// Waits until `count` reaches `expected`, for at most `PROMPTLY`.
 async fn until_counted(count: &AtomicUsize, expected: usize) {
-    let deadline = Instant::now() + PROMPTLY;
-    while count.load(Ordering::SeqCst) < expected {
-        assert!(Instant::now() < deadline, "counted {} connections, not {expected}", count.load(Ordering::SeqCst));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(&format!("{expected} connections are counted"), PROMPTLY, async || {
+        (count.load(Ordering::SeqCst) >= expected).then_some(())
+    })
+    .await;
 }
 
 /// The proxy's `gateway:port` and its `Proxy-Authorization` value, from the lease's URL.
@@ -472,11 +473,10 @@ async fn dropping_the_lease_closes_its_tunnels_and_its_listener() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(PROMPTLY, tunnel.read_to_end(&mut rest)).await;
     assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "the tunnel is closed: {closed:?}");
-    let deadline = Instant::now() + PROMPTLY;
-    while TcpStream::connect(address).await.is_ok() {
-        assert!(Instant::now() < deadline, "the listener still accepts connections");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("the listener no longer accepts connections", PROMPTLY, async || {
+        TcpStream::connect(address).await.is_err().then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -494,18 +494,17 @@ async fn connections_beyond_the_bound_are_answered_service_unavailable() {
 
     // A connection that ends gives its place back.
     drop(held.pop());
-    let deadline = Instant::now() + PROMPTLY;
-    loop {
+    wait_until("a place has come free", PROMPTLY, async || {
         let mut client = TcpStream::connect(address).await.expect("connecting to the proxy");
         client.write_all(b"CONNECT api.example.com:443 HTTP/1.1\r\n\r\n").await.expect("sending CONNECT");
         let answer = read_some(&mut client).await;
         if answer.starts_with("HTTP/1.1 407 ") {
-            break;
+            return Some(());
         }
         assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
-        assert!(Instant::now() < deadline, "no place came free");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        None
+    })
+    .await;
 }
 
 /// What the other side sends first, within `PROMPTLY`.

@@ -3,7 +3,7 @@
 
 // The module alone, not `mod support`: it must stand on its own (the quick start includes it the
 // same way), and this test should not wait for the rest of the support code to build.
-#[path = "support/fake_github.rs"]
+#[path = "support/fake_github/mod.rs"]
 mod fake_github;
 
 use std::path::Path;

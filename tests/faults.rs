@@ -27,6 +27,7 @@ use std::time::Duration;
 use errand::job::JobStatus;
 use support::installation::*;
 use support::redis::TestRedis;
+use support::wait::wait_until;
 use support::world::{FIXING_AGENT, GITHUB_TOKEN, REPO, calculator_files};
 use tokio::time::Instant;
 

@@ -15,6 +15,8 @@ mod redis;
 #[path = "support/signing.rs"]
 #[allow(dead_code, reason = "only the signature is used here")]
 mod signing;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -28,6 +30,7 @@ use errand::queue::{QueueSettings, RECENT_JOBS, RedisQueue};
 use redis::TestRedis;
 use serde_json::{Value, json};
 use signing::github_signature;
+use wait::wait_until;
 
 const SECRET: &str = "flood-test-webhook-secret";
 const DELIVERIES: usize = 10_000;
@@ -142,18 +145,15 @@ impl Serve {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {ERRAND}: {e}"));
         let mut serve = Serve { child, url: format!("http://127.0.0.1:{port}"), log, _dir: dir };
-        let deadline = Instant::now() + PROCESS_BOUND;
-        loop {
+        wait_until("errand serve answers /healthz", PROCESS_BOUND, async || {
             if let Ok(Some(status)) = serve.child.try_wait() {
                 panic!("errand serve exited before answering: {status}\n{}", serve.log_text());
             }
             let answer = http.get(format!("{}/healthz", serve.url)).send().await;
-            if answer.is_ok_and(|a| a.status().is_success()) {
-                return serve;
-            }
-            assert!(Instant::now() < deadline, "errand serve did not answer /healthz in {PROCESS_BOUND:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            answer.is_ok_and(|a| a.status().is_success()).then_some(())
+        })
+        .await;
+        serve
     }
 
     /// Resident memory now and at its peak, from `/proc/<pid>/status`.
@@ -172,15 +172,11 @@ impl Serve {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("running kill");
         assert!(sent.success(), "kill -TERM {pid}");
-        let deadline = Instant::now() + PROCESS_BOUND;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("asking whether serve exited") {
-                assert!(status.success(), "errand serve exits 0 after SIGTERM, not {status}\n{}", self.log_text());
-                return;
-            }
-            assert!(Instant::now() < deadline, "errand serve did not exit within {PROCESS_BOUND:?} of SIGTERM");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let status = wait_until("errand serve exits after SIGTERM", PROCESS_BOUND, async || {
+            self.child.try_wait().expect("asking whether serve exited")
+        })
+        .await;
+        assert!(status.success(), "errand serve exits 0 after SIGTERM, not {status}\n{}", self.log_text());
     }
 
     fn log_text(&self) -> String {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use errand::job::{JobRecord, JobStatus};
 use serde_json::Value;
 use support::docker;
+use support::wait::wait_until;
 use support::world::{REPO, World, errand_toml};
 
 /// Fixes the calculator (once), and leaves a trace of every request so each run changes files:
@@ -160,11 +161,10 @@ async fn stop_cancels_a_running_job_within_seconds_and_removes_its_container() {
     let job = world.jobs().await[0].job.id.clone();
     let worker = world.worker.clone();
     let running = tokio::spawn(async move { worker.run_next_job(Duration::from_secs(5)).await });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while docker::containers_of_job(&docker, &job).await.is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "the agent's container never started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until("the agent's container has started", Duration::from_secs(60), async || {
+        (!docker::containers_of_job(&docker, &job).await.is_empty()).then_some(())
+    })
+    .await;
 
     let asked = tokio::time::Instant::now();
     assert_eq!(world.comment(1, "octocat", "@agent stop", "delivery-stop").await, 202);
@@ -219,16 +219,12 @@ async fn status_answers_at_once_with_the_queue_position_and_retry_waits_for_the_
     // No worker has run: the acknowledger answers status by itself.
     assert_eq!(world.comment(1, "visitor", "@agent status", "delivery-status").await, 202);
     assert_eq!(world.comment(1, "octocat", "@agent retry", "delivery-retry").await, 202);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let answers = loop {
+    let answers = wait_until("status and retry are answered without a worker", Duration::from_secs(20), async || {
         let answers: Vec<_> =
             world.github.comments(REPO, 1).into_iter().filter(|c| c.body.starts_with('@') && c.author == BOT).collect();
-        if answers.len() == 2 {
-            break answers;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no answers without a worker: {answers:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        (answers.len() == 2).then_some(answers)
+    })
+    .await;
     let status = answers.iter().find(|c| c.body.starts_with("@visitor")).expect("the status answer");
     assert!(status.body.contains("asked by @octocat: queued, position 1"), "{}", status.body);
     let retry = answers.iter().find(|c| c.body.starts_with("@octocat")).expect("the retry answer");

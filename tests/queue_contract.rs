@@ -3,6 +3,8 @@
 // Only the Redis helper: the rest of `support` is not needed here.
 #[path = "support/redis.rs"]
 mod test_redis;
+#[path = "support/wait.rs"]
+mod wait;
 
 use errand::request::ids::{CommentId, IssueNumber, ThreadKey};
 use std::future::Future;
@@ -13,6 +15,7 @@ use errand::job::{Job, JobId, JobKind, JobState, JobStatus, JobUpdate, PullReque
 use errand::queue::{Enqueued, MemoryQueue, Queue, QueueSettings, RedisQueue};
 use test_redis::TestRedis;
 use tokio::time::Instant;
+use wait::wait_until;
 
 /// Long enough that no lease lapses by accident during a test.
 const LONG_LEASE: Duration = Duration::from_secs(60);
@@ -502,19 +505,18 @@ async fn the_redis_queue_reconnects_after_redis_restarts() {
     assert!(queue.outstanding().await.is_err(), "a stopped Redis answered");
     redis.restart();
 
-    let deadline = Instant::now() + PATIENCE;
-    let id = loop {
+    let id = wait_until("the queue reconnects and takes a job", PATIENCE, async || {
         let job = job(2);
         let id = job.id.clone();
         match queue.enqueue(job, "after-restart").await {
-            Ok(_) => break id,
-            Err(error) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(_) => Some(id),
+            Err(error) => {
                 eprintln!("retrying after the restart: {error:#}");
+                None
             }
-            Err(error) => panic!("the queue did not reconnect: {error:#}"),
         }
-    };
+    })
+    .await;
     let delivery = claim_soon(&queue, "worker-a").await;
     assert_eq!(delivery.record.job.id, id);
     queue.finish(&delivery, JobState::Succeeded).await.unwrap();

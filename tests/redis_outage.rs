@@ -11,6 +11,8 @@
 mod redis;
 #[path = "support/signing.rs"]
 mod signing;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use serde_json::{Value, json};
 use signing::{Answer, post_signed_webhook};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use wait::wait_until;
 
 const SECRET: &str = "outage-test-webhook-secret";
 const API_TOKEN: &str = "outage-test-api-token";
@@ -112,23 +115,11 @@ fn job_id(answer: &Answer) -> String {
 
 /// Polls the job API until it lists `expected` jobs and the spool is empty, or the deadline.
 async fn wait_for_drain(ingress: &Ingress, spool: &Path, expected: usize) -> Vec<Value> {
-    let deadline = Instant::now() + DRAIN_DEADLINE;
-    loop {
-        let jobs = ingress.jobs().await;
-        if let Some(jobs) = &jobs
-            && jobs.len() >= expected
-            && spooled_files(spool).is_empty()
-        {
-            return jobs.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the spool did not drain in {DRAIN_DEADLINE:?}: {} files left, jobs listed: {:?}",
-            spooled_files(spool).len(),
-            jobs.map(|j| j.len())
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(&format!("the spool is drained and the job API lists {expected} jobs"), DRAIN_DEADLINE, async || {
+        let jobs = ingress.jobs().await?;
+        (jobs.len() >= expected && spooled_files(spool).is_empty()).then_some(jobs)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

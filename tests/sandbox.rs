@@ -6,9 +6,10 @@
 
 #[path = "support/docker.rs"]
 mod docker_support;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use errand::sandbox::{Limits, NetworkAccess, Sandbox, SandboxError, SetupSpec, S
 use tempfile::TempDir;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use wait::wait_until;
 
 /// The uid and gid steps run as: not root, and not in the image's /etc/passwd.
 const SANDBOX_UID: u32 = 10001;
@@ -93,19 +95,6 @@ async fn run(sandbox: &Sandbox, spec: &StepSpec) -> StepOutput {
 async fn assert_no_container_left(docker: &Docker, job: &JobId) {
     let left = containers_of_job(docker, job).await;
     assert!(left.is_empty(), "containers of job {job} are left: {left:?}");
-}
-
-/// Polls `condition` until it holds, failing after `PROMPTLY`.
-async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + PROMPTLY;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -254,11 +243,7 @@ async fn cancellation_kills_a_running_step_within_seconds() {
         async move { sandbox.run_step(&spec, &cancel).await }
     });
     let started = dirs.workspace().join("started");
-    eventually("the step has started", || {
-        let started = started.clone();
-        async move { started.exists() }
-    })
-    .await;
+    wait_until("the step has started", PROMPTLY, async || started.exists().then_some(())).await;
 
     let cancelled_at = Instant::now();
     cancel.cancel();
@@ -283,11 +268,7 @@ async fn a_dropped_step_still_removes_its_container() {
     let cancel = CancellationToken::new();
     let step = sandbox.run_step(&spec, &cancel);
     let started_and_running = async {
-        eventually("the step has started", || {
-            let started = started.clone();
-            async move { started.exists() }
-        })
-        .await;
+        wait_until("the step has started", PROMPTLY, async || started.exists().then_some(())).await;
         assert_eq!(containers_of_job(&docker, &job).await.len(), 1, "the step's container is there");
     };
 
@@ -297,8 +278,8 @@ async fn a_dropped_step_still_removes_its_container() {
         () = started_and_running => {}
     }
 
-    eventually("the dropped step's container is removed", || async {
-        containers_of_job(&docker, &job).await.is_empty()
+    wait_until("the dropped step's container is removed", PROMPTLY, async || {
+        containers_of_job(&docker, &job).await.is_empty().then_some(())
     })
     .await;
 }

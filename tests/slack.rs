@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use errand::job::{JobRecord, JobStatus, ReplyTarget, Source};
 use support::fake_slack::{BOT_USER_ID, FakeSlackMessage, TEAM_ID};
+use support::wait::wait_until;
 use support::world::{
     REPO, SLACK_ALLOWED_USER, SLACK_CHANNEL, SLACK_DEFAULT_CHANNEL, SLACK_OTHER_CHANNEL, World, errand_toml,
     slack_app_mention,
@@ -28,6 +29,9 @@ const LEAKED_GITHUB_TOKEN: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
 /// A person who is not on the allowlist.
 const STRANGER: &str = "U0MALLORY";
 
+/// How long errand's reply in a thread may take to appear.
+const REPLY_BOUND: Duration = Duration::from_secs(20);
+
 async fn world() -> World {
     World::start_with_slack(&errand_toml(SLACK_AGENT, "2m")).await
 }
@@ -45,18 +49,6 @@ fn errands_replies(world: &World, channel: &str, thread_ts: &str) -> Vec<FakeSla
     world.fake_slack().replies(channel, thread_ts).into_iter().filter(|m| m.bot).collect()
 }
 
-/// Waits (bounded) until `probe` sees what it waits for.
-async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn slack_jobs(jobs: &[JobRecord]) -> Vec<&JobRecord> {
     jobs.iter().filter(|j| j.job.source == Source::Slack).collect()
 }
@@ -70,7 +62,7 @@ async fn a_mention_gets_a_threaded_acknowledgement_then_the_pull_request_with_it
     assert_eq!(status, 200);
 
     // At once: 👀 on the message and "On it" in its thread, before any worker ran.
-    let ack = eventually("the acknowledgement in the thread", || {
+    let ack = wait_until("the acknowledgement is in the thread", REPLY_BOUND, async || {
         errands_replies(&world, SLACK_CHANNEL, &ts).into_iter().next()
     })
     .await;
@@ -198,8 +190,10 @@ async fn someone_outside_the_allowlist_gets_a_polite_refusal_in_the_thread_once(
     let text = mention(&format!("fix the add function in {REPO}"));
     let (ts, body, status) = world.slack_mention(SLACK_OTHER_CHANNEL, STRANGER, &text, None).await;
     assert_eq!(status, 200);
-    let refusal =
-        eventually("the refusal", || errands_replies(&world, SLACK_OTHER_CHANNEL, &ts).into_iter().next()).await;
+    let refusal = wait_until("the refusal is in the thread", REPLY_BOUND, async || {
+        errands_replies(&world, SLACK_OTHER_CHANNEL, &ts).into_iter().next()
+    })
+    .await;
     assert!(refusal.text.contains(&format!("Sorry <@{STRANGER}>")), "{}", refusal.text);
     assert!(refusal.text.contains("ERRAND_SLACK_ALLOWED_CHANNELS"), "{}", refusal.text);
     // A retried event is refused again without a second note.
@@ -219,7 +213,10 @@ async fn a_request_without_a_repository_gets_the_question_back() {
     let (ts, _, status) =
         world.slack_mention(SLACK_CHANNEL, SLACK_ALLOWED_USER, &mention("fix the flaky login test"), None).await;
     assert_eq!(status, 200);
-    let question = eventually("the question", || errands_replies(&world, SLACK_CHANNEL, &ts).into_iter().next()).await;
+    let question = wait_until("the question is in the thread", REPLY_BOUND, async || {
+        errands_replies(&world, SLACK_CHANNEL, &ts).into_iter().next()
+    })
+    .await;
     assert!(question.text.contains("Which repository"), "{}", question.text);
     assert!(question.text.contains(REPO), "the configured repositories are listed: {}", question.text);
     assert!(world.jobs().await.is_empty(), "no job until the repository is known");

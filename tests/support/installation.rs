@@ -23,6 +23,7 @@ use super::docker::{TEST_IMAGE, docker, sandbox_with_test_image};
 use super::fake_github::{FakeGithub, FakePull, TOKEN_BOT_LOGIN};
 use super::redis::TestRedis;
 use super::signing;
+use super::wait::wait_until;
 use super::world::{GITHUB_TOKEN, REPO, WEBHOOK_SECRET, calculator_files};
 
 pub const ERRAND: &str = env!("CARGO_BIN_EXE_errand");
@@ -534,16 +535,4 @@ impl Drop for Process {
 
 pub fn unix_seconds() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("a clock after 1970").as_secs()
-}
-
-/// Polls `probe` until it gives a value; panics with `what` after `within`.
-pub async fn wait_until<T>(what: &str, within: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
