@@ -3,8 +3,13 @@
 //! - `queue REDIS_URL NAMESPACE N CLAIMERS`: starts CLAIMERS claim→finish loops, enqueues N no-op
 //!   jobs one after the other, waits until every job is finished; prints one JSON line.
 //! - `rollout ORIGIN_URL DATA_DIR IMAGE MODE` (MODE `warm` or `cold`): from "job claimed" to the
-//!   agent's first output: `MirrorCache::sync`, `Git::workspace_from_mirror`, the task file, the
-//!   hand-over to the sandbox uid (as root), `Sandbox::run_step`. Prints one JSON line.
+//!   agent's first output, as the worker's `Rollout::prepare_workspace` and its first step do it:
+//!   `MirrorCache::sync`, `CheckoutPool::take` (errand's own git directory beside a work tree; a
+//!   warm take sweeps every `.git` out of the tree and refreshes it from errand's git), errand's
+//!   directory and the task file, the sandbox's own `.git` (see [`write_sandbox_git`]), the
+//!   hand-over of the work tree and errand's directory to the sandbox uid (`hand_to_sandbox`;
+//!   it changes owners only as root), `Sandbox::run_step` with the mirror's objects mounted
+//!   read-only. Prints one JSON line.
 //! - `rollout-mem ORIGIN_URL DATA_DIR IMAGE K`: K warm rollouts at once, sampling this process's
 //!   VmRSS; prints one JSON line.
 //! - `rollout-env ORIGIN_URL DATA_DIR IMAGE MODE` (MODE `warm` or `cold`): the whole
@@ -12,14 +17,14 @@
 //!   output. Cold: no mirror, no checkout, no environment image (setup runs and is committed);
 //!   warm: a run before this one, in the same process, left all three. Prints one JSON line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use errand::config::RepoConfig;
-use errand::forge::git::{CommitAuthor, Git, MirrorCache};
+use errand::forge::git::{CheckoutDirs, CommitAuthor, Git, MirrorCache};
 use errand::job::{Job, JobId, JobKind, JobStatus, ReplyTarget, RepoName, Source, Task};
 use errand::queue::{QueueSettings, RedisQueue};
 use errand::rollout::{CheckoutPool, EnvironmentState, Plan, Rollout, RolloutSettings, hand_to_sandbox};
@@ -157,11 +162,14 @@ impl Rig {
         })
     }
 
-    /// Leaves a checkout in the pool, as a job before this one would have.
+    /// Leaves a checkout in the pool, as a job before this one would have: with the sandbox's own
+    /// `.git` still in its tree, which the next `take` sweeps out.
     async fn prime(&self) -> Result<()> {
         let repo = RepoName::new("bench", "big")?;
         let (mirror, _) = self.mirrors.sync(&repo, &self.origin, None).await?;
-        drop(self.checkouts.take(self.mirrors.git(), &repo, &mirror, "main").await?);
+        let (checkout, base, _) = self.checkouts.take(self.mirrors.git(), &repo, &mirror, "main").await?;
+        write_sandbox_git(checkout.dirs(), "main", &base).await?;
+        drop(checkout);
         Ok(())
     }
 
@@ -176,11 +184,13 @@ impl Rig {
         let root = self.data_dir.join("work").join(job.id.as_str());
         let errand_dir = root.join("errand");
         tokio::fs::create_dir_all(&errand_dir).await?;
-        let (checkout, _, checkout_state) =
+        let (checkout, base, checkout_state) =
             self.checkouts.take(self.mirrors.git(), &RepoName::new("bench", "big")?, &mirror, "main").await?;
-        let repo = checkout.path().to_owned();
+        let repo = checkout.dirs().work_tree.clone();
         tokio::fs::write(errand_dir.join("task.md"), format!("# Task\n\n{}\n", job.task.instruction)).await?;
         let cloned = t0.elapsed();
+        write_sandbox_git(checkout.dirs(), "main", &base).await?;
+        let sandbox_git = t0.elapsed();
         hand_to_sandbox(&repo, &errand_dir, self.uid).await?;
         let chowned = t0.elapsed();
         let spec = StepSpec {
@@ -190,6 +200,8 @@ impl Rig {
             script: script.into(),
             workspace: repo.clone(),
             errand_dir: errand_dir.clone(),
+            // The sandbox's `.git` borrows them (read-only at /errand-objects).
+            objects: Some(mirror.join("objects")),
             env: vec![
                 ("ERRAND_TASK".into(), job.task.instruction.clone()),
                 ("ERRAND_TASK_FILE".into(), "/errand/task.md".into()),
@@ -207,6 +219,8 @@ impl Rig {
         let returned = t0.elapsed();
         let stamp = parse_adjtimex(&output.output_tail);
         let _ = tokio::fs::remove_dir_all(&root).await;
+        // Back to the pool, its `.git` and all, as a worker's `Workspace` is dropped.
+        drop(checkout);
         if output.exit_code != 0 || !output.output_tail.contains("agent-up") {
             bail!("the agent step failed: exit {} output {:?}", output.exit_code, output.output_tail);
         }
@@ -217,11 +231,45 @@ impl Rig {
             "first_output_s": stamp.map(|s| s - wall0),
             "step_returned_s": returned.as_secs_f64(),
             "sync_s": synced.as_secs_f64(),
-            "workspace_s": (cloned - synced).as_secs_f64(),
-            "chown_s": (chowned - cloned).as_secs_f64(),
+            // The checkout, errand's directory, the task file and the sandbox's `.git` (the part
+            // that is the sandbox's `.git` alone is `sandbox_git_s`).
+            "workspace_s": (sandbox_git - synced).as_secs_f64(),
+            "sandbox_git_s": (sandbox_git - cloned).as_secs_f64(),
+            "chown_s": (chowned - sandbox_git).as_secs_f64(),
             "step_s": (returned - chowned).as_secs_f64(),
         }))
     }
+}
+
+/// The sandbox's own `.git` at the top of the work tree, as errand's `rollout::sandbox_git::write`
+/// makes it for every attempt. That module is private to errand's library, so this is a copy of
+/// what it does, file for file: keep the two alike.
+async fn write_sandbox_git(dirs: &CheckoutDirs, branch: &str, base: &str) -> Result<()> {
+    let dot_git = dirs.work_tree.join(".git");
+    tokio::fs::create_dir(&dot_git).await.context("creating the sandbox's .git")?;
+    for dir in ["objects/info", "objects/pack", "refs/heads", "refs/tags", "info"] {
+        tokio::fs::create_dir_all(dot_git.join(dir)).await?;
+    }
+    let files = [
+        ("HEAD", format!("ref: refs/heads/{branch}\n")),
+        (
+            "config",
+            "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n"
+                .to_owned(),
+        ),
+        ("packed-refs", format!("# pack-refs with: peeled fully-peeled sorted \n{base} refs/heads/{branch}\n")),
+        ("objects/info/alternates", format!("{}\n", errand::sandbox::OBJECTS_DIR)),
+    ];
+    for (name, content) in files {
+        tokio::fs::write(dot_git.join(name), content).await?;
+    }
+    copy_index(&dirs.git_dir, &dot_git).await
+}
+
+/// errand's index describes the same files; the sandbox's `.git` starts with a copy of it.
+async fn copy_index(git_dir: &Path, dot_git: &Path) -> Result<()> {
+    tokio::fs::copy(git_dir.join("index"), dot_git.join("index")).await.context("copying the index")?;
+    Ok(())
 }
 
 /// `adjtimex` prints `time.tv_sec: S` and `time.tv_usec: U` (busybox has no `date +%N`).
@@ -302,6 +350,7 @@ async fn rollout_env(origin: &str, data_dir: &str, image: &str, mode: &str) -> R
         default_image: image.to_owned(),
         default_agent_command: None,
         agent_env: Vec::new(),
+        custom_agent_env: Vec::new(),
         sandbox_uid: if me == 0 { 10001 } else { me },
         limits: Limits { memory_bytes: 4096 << 20, nano_cpus: 2_000_000_000, pids: 512, disk_bytes: 10240 << 20 },
         default_timeout: Duration::from_secs(600),
