@@ -1,11 +1,23 @@
 //! Process settings: the command line and its `ERRAND_*` variables (`--help` is the reference).
+//!
+//! Every value is parsed here, once, into the type its users want: a malformed variable stops the
+//! process at start with clap's message naming it, and nothing later parses a setting again. An
+//! empty variable (compose passes one that is not set as empty) reads as unset.
 
+use std::collections::BTreeSet;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
+
+use crate::chat::resolve::{Allowlist, ChannelDefaults};
+use crate::sandbox::AddressPolicy;
+
+/// The name that summons errand when `ERRAND_MENTIONS` names none.
+pub const DEFAULT_MENTION: &str = "@agent";
 
 /// errand: delegate GitHub requests to coding agents in sandboxed containers.
 #[derive(Debug, Parser)]
@@ -107,9 +119,10 @@ pub struct GithubArgs {
     /// Adding this label to an issue starts a task with the issue as the instruction (off unless set).
     #[arg(long, env = "ERRAND_TRIGGER_LABEL")]
     pub trigger_label: Option<String>,
-    /// Names that summon errand in a comment, comma-separated.
-    #[arg(long, env = "ERRAND_MENTIONS", default_value = "@agent", value_delimiter = ',')]
-    pub mentions: Vec<String>,
+    /// Names that summon errand in a comment, comma-separated (the `@` is optional); errand calls
+    /// itself by the first in what it writes.
+    #[arg(long, env = "ERRAND_MENTIONS", default_value = DEFAULT_MENTION, value_parser = Mentions::parse)]
+    pub mentions: Mentions,
     /// Base URL of errand's own job pages (links in comments); default: none.
     #[arg(long, env = "ERRAND_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -124,8 +137,17 @@ pub struct GithubArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SlackArgs {
     /// Slack signing secrets, comma-separated; any one verifies (rotation).
-    #[arg(long, env = "ERRAND_SLACK_SIGNING_SECRET", hide_env_values = true, value_delimiter = ',')]
-    pub slack_signing_secret: Vec<SecretString>,
+    #[arg(
+        long,
+        env = "ERRAND_SLACK_SIGNING_SECRET",
+        hide_env_values = true,
+        default_value = "",
+        hide_default_value = true,
+        value_parser = secrets
+    )]
+    // `::std::vec::Vec` is one value to clap, split by `secrets`: clap's own splitting keeps the
+    // empty entry of an empty variable.
+    pub slack_signing_secret: ::std::vec::Vec<SecretString>,
     /// The bot token (`xoxb-...`) errand posts, edits, reacts and reads threads with.
     #[arg(long, env = "ERRAND_SLACK_BOT_TOKEN", hide_env_values = true)]
     pub slack_bot_token: Option<SecretString>,
@@ -133,18 +155,42 @@ pub struct SlackArgs {
     #[arg(long, env = "ERRAND_SLACK_API_URL", default_value = crate::chat::api::DEFAULT_API_URL)]
     pub slack_api_url: String,
     /// Channel ids whose members may ask errand, comma-separated.
-    #[arg(long, env = "ERRAND_SLACK_ALLOWED_CHANNELS", default_value = "")]
-    pub slack_allowed_channels: String,
+    #[arg(
+        long,
+        env = "ERRAND_SLACK_ALLOWED_CHANNELS",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = Allowlist::parse_channels
+    )]
+    pub slack_allowed_channels: BTreeSet<String>,
     /// User ids who may ask errand in any channel it is in, comma-separated.
-    #[arg(long, env = "ERRAND_SLACK_ALLOWED_USERS", default_value = "")]
-    pub slack_allowed_users: String,
+    #[arg(
+        long,
+        env = "ERRAND_SLACK_ALLOWED_USERS",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = Allowlist::parse_users
+    )]
+    pub slack_allowed_users: BTreeSet<String>,
     /// Workspace (team) ids requesters must belong to, comma-separated; empty: any workspace
     /// the app is installed in.
-    #[arg(long, env = "ERRAND_SLACK_ALLOWED_TEAMS", default_value = "")]
-    pub slack_allowed_teams: String,
+    #[arg(
+        long,
+        env = "ERRAND_SLACK_ALLOWED_TEAMS",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = Allowlist::parse_teams
+    )]
+    pub slack_allowed_teams: BTreeSet<String>,
     /// Each channel's default repository: `CHANNEL=owner/name,...`.
-    #[arg(long, env = "ERRAND_SLACK_DEFAULT_REPOS", default_value = "")]
-    pub slack_default_repos: String,
+    #[arg(
+        long,
+        env = "ERRAND_SLACK_DEFAULT_REPOS",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = ChannelDefaults::parse
+    )]
+    pub slack_default_repos: ChannelDefaults,
 }
 
 /// The secrets of errand's HTTP side. Every errand process reads them, a worker too: it must know
@@ -153,8 +199,16 @@ pub struct SlackArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ServiceSecrets {
     /// Webhook secrets, comma-separated; any one verifies (rotation).
-    #[arg(long, env = "ERRAND_GITHUB_WEBHOOK_SECRET", hide_env_values = true, value_delimiter = ',')]
-    pub github_webhook_secret: Vec<SecretString>,
+    #[arg(
+        long,
+        env = "ERRAND_GITHUB_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = "",
+        hide_default_value = true,
+        value_parser = secrets
+    )]
+    // One value to clap, split by `secrets` (see `SlackArgs::slack_signing_secret`).
+    pub github_webhook_secret: ::std::vec::Vec<SecretString>,
     /// Bearer token of the job API; without it the API answers 404.
     #[arg(long, env = "ERRAND_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<SecretString>,
@@ -242,8 +296,9 @@ pub struct WorkerOptions {
     /// Names of agent-environment variables (see `ERRAND_AGENT_ENV_FILE`) that an agent command
     /// named by a repository's `.errand.toml` gets, comma-separated; default none. A preset gets
     /// its own API-key variables, and `ERRAND_AGENT_COMMAND` (the operator's) gets them all.
-    #[arg(long, env = "ERRAND_CUSTOM_AGENT_ENV", value_delimiter = ',')]
-    pub custom_agent_env: Vec<String>,
+    #[arg(long, env = "ERRAND_CUSTOM_AGENT_ENV", default_value = "", hide_default_value = true, value_parser = names)]
+    // One value to clap, split by `names` (see `SlackArgs::slack_signing_secret`).
+    pub custom_agent_env: ::std::vec::Vec<String>,
     /// The most attempts one request may run in parallel (`@agent ... --attempts N`).
     #[arg(long, env = "ERRAND_MAX_ATTEMPTS", default_value_t = 4)]
     pub max_attempts: u32,
@@ -254,8 +309,14 @@ pub struct WorkerOptions {
     /// Comma-separated CIDRs (`10.20.0.0/16,fd12::/16`) the egress proxy may connect to besides public
     /// addresses: loopback, link-local and private ranges are refused unless listed here. Repositories
     /// cannot widen this.
-    #[arg(long, env = "ERRAND_EGRESS_ALLOW_NETS", value_delimiter = ',')]
-    pub egress_allow_nets: Vec<String>,
+    #[arg(
+        long,
+        env = "ERRAND_EGRESS_ALLOW_NETS",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = egress_policy
+    )]
+    pub egress_allow_nets: AddressPolicy,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -300,4 +361,172 @@ pub struct AllArgs {
     pub github: GithubArgs,
     #[command(flatten)]
     pub slack: SlackArgs,
+}
+
+impl SlackArgs {
+    /// Who may ask errand from Slack, from the three allowlist settings.
+    pub fn allowlist(&self) -> Allowlist {
+        Allowlist {
+            channels: self.slack_allowed_channels.clone(),
+            users: self.slack_allowed_users.clone(),
+            teams: self.slack_allowed_teams.clone(),
+        }
+    }
+}
+
+/// The names that summon errand (`ERRAND_MENTIONS`): never none, each with its `@`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mentions(Vec<String>);
+
+impl Mentions {
+    /// Parses comma-separated names, the `@` optional (`@agent, errand`); spaces around them and
+    /// empty entries are ignored, and a value naming none is the default, [`DEFAULT_MENTION`].
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let mut names = Vec::new();
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let name = entry.strip_prefix('@').unwrap_or(entry);
+            if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '@') {
+                return Err(format!("`{entry}` in ERRAND_MENTIONS is not a name: write names like `@agent`"));
+            }
+            names.push(format!("@{name}"));
+        }
+        Ok(if names.is_empty() { Self::default() } else { Self(names) })
+    }
+
+    /// The name errand goes by in what it writes (`Write @agent help`): the first configured.
+    pub fn primary(&self) -> &str {
+        &self.0[0]
+    }
+
+    /// Every name, for reading comments and messages.
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl Default for Mentions {
+    fn default() -> Self {
+        Self(vec![DEFAULT_MENTION.to_owned()])
+    }
+}
+
+/// The default mentions by reference, so that parse contexts holding `&Mentions` (the webhook's
+/// and Slack's) have a `Default` too.
+impl Default for &Mentions {
+    fn default() -> Self {
+        static DEFAULT: std::sync::LazyLock<Mentions> = std::sync::LazyLock::new(Mentions::default);
+        &DEFAULT
+    }
+}
+
+/// Comma-separated secrets, spaces around them and empty entries ignored.
+fn secrets(value: &str) -> Result<Vec<SecretString>, Infallible> {
+    Ok(crate::ingress::parse_secrets(value))
+}
+
+/// Comma-separated variable names, spaces around them and empty entries ignored.
+fn names(value: &str) -> Result<Vec<String>, Infallible> {
+    Ok(value.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect())
+}
+
+/// `ERRAND_EGRESS_ALLOW_NETS`: comma-separated CIDRs on top of the public addresses.
+fn egress_policy(value: &str) -> Result<AddressPolicy, String> {
+    let nets: Vec<String> = value.split(',').map(str::to_owned).collect();
+    AddressPolicy::parse(&nets).map_err(|e| format!("ERRAND_EGRESS_ALLOW_NETS: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    /// `errand worker` with `args` and no environment: only what the arguments say.
+    fn worker(args: &[&str]) -> Result<WorkerArgs, clap::Error> {
+        let mut command = vec!["errand", "worker"];
+        command.extend_from_slice(args);
+        match Cli::try_parse_from(command)?.command {
+            CliCommand::Worker(args) => Ok(args),
+            other => panic!("not a worker: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mentions_keep_their_order_and_gain_their_at() {
+        let mentions = Mentions::parse(" errand, @agent ,,").unwrap();
+        assert_eq!(mentions.names(), ["@errand", "@agent"]);
+        assert_eq!(mentions.primary(), "@errand");
+        for blank in ["", " ", ",", " , "] {
+            assert_eq!(Mentions::parse(blank).unwrap(), Mentions::default(), "{blank:?}");
+        }
+        assert_eq!(Mentions::default().primary(), DEFAULT_MENTION);
+        for bad in ["@", "two words", "a@b"] {
+            let error = Mentions::parse(bad).unwrap_err();
+            assert!(error.contains("ERRAND_MENTIONS") && error.contains(bad), "{error}");
+        }
+    }
+
+    #[test]
+    fn lists_are_parsed_once_and_an_empty_value_is_none() {
+        let args = worker(&[
+            "--mentions",
+            "",
+            "--slack-allowed-channels",
+            "",
+            "--slack-default-repos",
+            "",
+            "--github-webhook-secret",
+            "",
+            "--slack-signing-secret",
+            " , ",
+            "--custom-agent-env",
+            "",
+            "--egress-allow-nets",
+            "",
+        ])
+        .unwrap();
+        assert_eq!(args.github.mentions, Mentions::default());
+        assert!(args.slack.allowlist().is_off() && args.slack.slack_default_repos.is_empty());
+        assert!(args.secrets.github_webhook_secret.is_empty() && args.slack.slack_signing_secret.is_empty());
+        assert!(args.worker.custom_agent_env.is_empty());
+        assert_eq!(args.worker.egress_allow_nets, AddressPolicy::strict());
+
+        let args = worker(&[
+            "--slack-allowed-channels",
+            "C0DEV, c0ops",
+            "--slack-allowed-teams",
+            "T0ACME",
+            "--slack-default-repos",
+            "C0DEV=acme/webapp",
+            "--custom-agent-env",
+            " OPENAI_API_KEY ,, MY_TOKEN",
+            "--egress-allow-nets",
+            "10.20.0.0/16,",
+        ])
+        .unwrap();
+        let allowlist = args.slack.allowlist();
+        assert_eq!(allowlist.channels, BTreeSet::from(["C0DEV".to_owned(), "C0OPS".to_owned()]));
+        assert!(allowlist.allows("T0ACME", "C0OPS", "U0ANY") && !allowlist.allows("T0OTHER", "C0OPS", "U0ANY"));
+        assert_eq!(
+            args.slack.slack_default_repos.get("C0DEV").map(ToString::to_string).as_deref(),
+            Some("acme/webapp")
+        );
+        assert_eq!(args.worker.custom_agent_env, ["OPENAI_API_KEY", "MY_TOKEN"]);
+        assert_eq!(args.worker.egress_allow_nets, AddressPolicy::parse(&["10.20.0.0/16".to_owned()]).unwrap());
+    }
+
+    #[test]
+    fn a_malformed_value_stops_the_process_naming_its_variable() {
+        for (flag, value, variable) in [
+            ("--egress-allow-nets", "10.0.0.0/33", "ERRAND_EGRESS_ALLOW_NETS"),
+            ("--slack-default-repos", "C0DEV=acme", "ERRAND_SLACK_DEFAULT_REPOS"),
+            ("--slack-allowed-channels", "#general", "ERRAND_SLACK_ALLOWED_CHANNELS"),
+            ("--slack-allowed-users", "@alice", "ERRAND_SLACK_ALLOWED_USERS"),
+            ("--slack-allowed-teams", "acme corp", "ERRAND_SLACK_ALLOWED_TEAMS"),
+            ("--mentions", "@", "ERRAND_MENTIONS"),
+        ] {
+            let error = worker(&[flag, value]).unwrap_err().to_string();
+            assert!(error.contains(variable) && error.contains(value), "{flag} {value}: {error}");
+        }
+    }
 }

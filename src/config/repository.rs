@@ -95,16 +95,10 @@ pub struct AgentConfig {
     pub command: Option<String>,
     /// A real agent CLI with its pinned headless command line: `codex`, `claude`, `aider`,
     /// `opencode`, `goose`, `openhands` (see `agents::Preset`).
-    pub preset: Option<String>,
+    #[serde(default, deserialize_with = "preset_field")]
+    pub preset: Option<Preset>,
     /// The model the preset asks for, when not the CLI's default.
     pub model: Option<String>,
-}
-
-impl AgentConfig {
-    /// The preset, if one is named (names are checked when the file is parsed).
-    pub fn preset(&self) -> Option<Preset> {
-        self.preset.as_deref().and_then(Preset::from_name)
-    }
 }
 
 /// `agent = "codex"` is short for `[agent] preset = "codex"`. A table is read as `AgentConfig`
@@ -117,13 +111,28 @@ fn agent_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AgentConfig, D:
             f.write_str("a preset name (`agent = \"codex\"`) or a table with `command`, `preset` and `model`")
         }
         fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<AgentConfig, E> {
-            Ok(AgentConfig { preset: Some(name.to_owned()), ..AgentConfig::default() })
+            Ok(AgentConfig { preset: Some(preset(name)?), ..AgentConfig::default() })
         }
         fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<AgentConfig, A::Error> {
             AgentConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
         }
     }
     d.deserialize_any(AgentVisitor)
+}
+
+/// `preset = "codex"`: a preset's name. An error from here carries the value's place, so the
+/// message names the line.
+fn preset_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Preset>, D::Error> {
+    let name = String::deserialize(d)?;
+    preset(&name).map(Some)
+}
+
+/// The preset named `name`, or an error listing the presets.
+fn preset<E: serde::de::Error>(name: &str) -> Result<Preset, E> {
+    Preset::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+        E::custom(format!("agent preset `{name}` is unknown; the presets are {}", known.join(", ")))
+    })
 }
 
 /// The environment a repository's steps start from: setup commands run once, in one container,
@@ -261,11 +270,6 @@ impl RepoConfig {
         if let Some(message) = config.setup.problem() {
             return Err(RepoConfigError { line: None, message });
         }
-        if let Some(name) = config.agent.preset.as_deref().filter(|n| Preset::from_name(n).is_none()) {
-            let known: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
-            let message = format!("agent preset `{name}` is unknown; the presets are {}", known.join(", "));
-            return Err(RepoConfigError { line: None, message });
-        }
         if let Some(prefix) = config.branch_prefix.as_deref()
             && !is_branch_prefix(prefix)
         {
@@ -385,16 +389,21 @@ lint = "make lint"
     #[test]
     fn an_agent_is_a_preset_name_or_a_table() {
         let short = RepoConfig::parse("agent = \"codex\"\n").unwrap();
-        assert_eq!(short.agent.preset(), Some(Preset::Codex));
+        assert_eq!(short.agent.preset, Some(Preset::Codex));
         let table = RepoConfig::parse("[agent]\npreset = \"claude\"\nmodel = \"opus\"\n").unwrap();
-        assert_eq!((table.agent.preset(), table.agent.model.as_deref()), (Some(Preset::Claude), Some("opus")));
+        assert_eq!((table.agent.preset, table.agent.model.as_deref()), (Some(Preset::Claude), Some("opus")));
         let custom = RepoConfig::parse("[agent]\ncommand = \"my-agent\"\n").unwrap();
-        assert_eq!((custom.agent.preset(), custom.agent.command.as_deref()), (None, Some("my-agent")));
-        let unknown = RepoConfig::parse("agent = \"gpt-engineer\"\n").unwrap_err();
-        assert!(
-            unknown.message.contains("agent preset `gpt-engineer` is unknown; the presets are codex, claude"),
-            "{unknown}"
-        );
+        assert_eq!((custom.agent.preset, custom.agent.command.as_deref()), (None, Some("my-agent")));
+        for (text, line) in
+            [("agent = \"gpt-engineer\"\n", 1), ("image = \"x\"\n\n[agent]\npreset = \"gpt-engineer\"\n", 4)]
+        {
+            let unknown = RepoConfig::parse(text).unwrap_err();
+            assert_eq!(unknown.line, Some(line), "{text}: {unknown}");
+            assert!(
+                unknown.message.contains("agent preset `gpt-engineer` is unknown; the presets are codex, claude"),
+                "{unknown}"
+            );
+        }
         let number = RepoConfig::parse("agent = 3\n").unwrap_err();
         assert!(number.message.contains("a preset name (`agent = \"codex\"`) or a table"), "{number}");
         assert!(RepoConfig::parse("[agent]\npreset = \"codex\"\ncommand = \"x\"\n").is_err());

@@ -14,12 +14,13 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::command::{self, Command, ParseError, TaskOptions};
+use crate::config::Mentions;
 use crate::job::{FollowUp, Job, JobId, JobKind, ReplyTarget, RepoName, Source, Task};
 
 /// What errand needs to know to read a delivery: the names that summon it and its own login.
 #[derive(Debug, Clone, Default)]
 pub struct ParseContext<'a> {
-    pub mentions: &'a [String],
+    pub mentions: &'a Mentions,
     /// errand's own login (a GitHub App's is `name[bot]`); its comments never trigger a job.
     pub bot_login: Option<&'a str>,
     /// Assigning an issue to this login starts a task (off when `None`).
@@ -240,13 +241,13 @@ fn read_request(
     }
     let parsed = match asked.previous {
         Some(previous) => {
-            let Some(first) = command::new_requests(previous, body, context.mentions).into_iter().next() else {
+            let Some(first) = command::new_requests(previous, body, context.mentions.names()).into_iter().next() else {
                 return Ok(Err(IgnoreReason::NoNewCommand));
             };
             first
         }
         None => {
-            let Some(first) = command::parse_comment(body, context.mentions).into_iter().next() else {
+            let Some(first) = command::parse_comment(body, context.mentions.names()).into_iter().next() else {
                 return Ok(Err(IgnoreReason::NoMention));
             };
             first
@@ -463,7 +464,7 @@ fn parse_issues(payload: IssuesPayload, context: &ParseContext<'_>) -> Result<Gi
         url: issue.html_url.unwrap_or_default(),
         title: issue.title.unwrap_or_default(),
         issue_body: issue.body.unwrap_or_default(),
-        mention: context.mentions.first().cloned().unwrap_or_else(|| "@agent".to_owned()),
+        mention: context.mentions.primary().to_owned(),
         command: Ok(Command::Task { instruction: String::new(), options: TaskOptions::default() }),
         dedup_key: None,
         continues: None,
@@ -582,8 +583,8 @@ mod tests {
     use super::*;
     use crate::command::TaskOptions;
 
-    fn mentions() -> Vec<String> {
-        vec!["@agent".to_owned()]
+    fn mentions() -> Mentions {
+        Mentions::default()
     }
 
     fn parse(event: &str, body: &serde_json::Value) -> Result<GithubEvent, PayloadError> {
