@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chat::api::SlackApi;
 use crate::config::{
-    AllArgs, Cli, CliCommand, GithubArgs, IngressArgs, JobsAction, JobsArgs, QueueArgs, QueueKind, ServeArgs,
-    ServiceSecrets, SlackArgs, WorkerArgs, WorkerOptions,
+    AllArgs, Cli, CliCommand, DEFAULT_SANDBOX_UID_AS_ROOT, GithubArgs, IngressArgs, JobsAction, JobsArgs, QueueArgs,
+    QueueKind, ServeArgs, ServiceSecrets, SlackArgs, WorkerArgs, WorkerOptions,
 };
 use crate::forge::git::{CommitAuthor, Git, MirrorCache};
 use crate::forge::{Github, GithubAuth};
@@ -195,7 +195,7 @@ pub async fn build_worker(
         .with_network_timeout(github_args.github_timeout);
     let own_uid =
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").context("reading this process's uid")?);
-    let sandbox_uid = options.sandbox_uid.unwrap_or(if own_uid == 0 { 10001 } else { own_uid });
+    let sandbox_uid = options.sandbox_uid.unwrap_or(if own_uid == 0 { DEFAULT_SANDBOX_UID_AS_ROOT } else { own_uid });
     if sandbox_uid == 0 {
         bail!("ERRAND_SANDBOX_UID must not be 0: sandboxes never run as root");
     }

@@ -19,6 +19,20 @@ use crate::sandbox::AddressPolicy;
 /// The name that summons errand when `ERRAND_MENTIONS` names none.
 pub const DEFAULT_MENTION: &str = "@agent";
 
+/// The uid sandboxes run as when `ERRAND_SANDBOX_UID` is not set and errand runs as root; run as
+/// another user, errand gives sandboxes its own uid.
+pub const DEFAULT_SANDBOX_UID_AS_ROOT: u32 = 10001;
+
+/// A default duration as the `ERRAND_*` durations are written (`30s`), for clap's `default_value`:
+/// the text must live as long as the program, as clap's own `default_value_t` keeps it.
+macro_rules! duration_text {
+    ($duration:expr) => {{
+        static TEXT: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| humantime::format_duration($duration).to_string());
+        TEXT.as_str()
+    }};
+}
+
 /// errand: delegate GitHub requests to coding agents in sandboxed containers.
 #[derive(Debug, Parser)]
 #[command(name = "errand", version, about, long_about = None)]
@@ -128,7 +142,12 @@ pub struct GithubArgs {
     pub public_url: Option<String>,
     /// How long one GitHub request (an API call, a git fetch or push) may wait for GitHub before
     /// errand gives that try up and retries it.
-    #[arg(long, env = "ERRAND_GITHUB_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(
+        long,
+        env = "ERRAND_GITHUB_TIMEOUT",
+        default_value = duration_text!(crate::forge::git::DEFAULT_NETWORK_TIMEOUT),
+        value_parser = humantime::parse_duration
+    )]
     pub github_timeout: Duration,
 }
 
@@ -225,17 +244,17 @@ pub struct IngressArgs {
     #[arg(long, env = "ERRAND_SPOOL_DIR")]
     pub spool_dir: Option<PathBuf>,
     /// Jobs the spool holds at most; beyond, webhooks are answered 503.
-    #[arg(long, env = "ERRAND_SPOOL_MAX_JOBS", default_value_t = 10_000)]
+    #[arg(long, env = "ERRAND_SPOOL_MAX_JOBS", default_value_t = crate::ingress::DEFAULT_SPOOL_MAX_JOBS)]
     pub spool_max_jobs: usize,
     /// Bytes the spool holds at most; beyond, webhooks are answered 503.
-    #[arg(long, env = "ERRAND_SPOOL_MAX_BYTES", default_value_t = 256 * 1024 * 1024)]
+    #[arg(long, env = "ERRAND_SPOOL_MAX_BYTES", default_value_t = crate::ingress::DEFAULT_SPOOL_MAX_BYTES)]
     pub spool_max_bytes: u64,
     /// New jobs one requester may start per minute (0: no limit); over it they are told when to
     /// try again.
-    #[arg(long, env = "ERRAND_RATE_LIMIT_REQUESTER", default_value_t = 10)]
+    #[arg(long, env = "ERRAND_RATE_LIMIT_REQUESTER", default_value_t = crate::ingress::limits::DEFAULT_JOBS_PER_REQUESTER)]
     pub rate_limit_requester: u64,
     /// New jobs one repository may get per minute (0: no limit).
-    #[arg(long, env = "ERRAND_RATE_LIMIT_REPOSITORY", default_value_t = 60)]
+    #[arg(long, env = "ERRAND_RATE_LIMIT_REPOSITORY", default_value_t = crate::ingress::limits::DEFAULT_JOBS_PER_REPOSITORY)]
     pub rate_limit_repository: u64,
 }
 
@@ -449,6 +468,25 @@ mod tests {
             CliCommand::Worker(args) => Ok(args),
             other => panic!("not a worker: {other:?}"),
         }
+    }
+
+    #[test]
+    fn unset_settings_take_the_defaults_the_code_states() {
+        let CliCommand::All(args) = Cli::try_parse_from(["errand", "all"]).unwrap().command else {
+            panic!("not `errand all`");
+        };
+        let ingress = crate::ingress::IngressSettings::default();
+        assert_eq!(args.github.mentions, ingress.mentions);
+        assert_eq!(args.github.mentions.primary(), DEFAULT_MENTION);
+        assert_eq!(
+            (args.ingress.spool_max_jobs, args.ingress.spool_max_bytes),
+            (ingress.spool_max_jobs, ingress.spool_max_bytes)
+        );
+        let limits = crate::ingress::RateLimits::default();
+        assert_eq!(Some(args.ingress.rate_limit_requester), limits.per_requester);
+        assert_eq!(Some(args.ingress.rate_limit_repository), limits.per_repository);
+        assert_eq!(args.github.github_timeout, crate::forge::git::DEFAULT_NETWORK_TIMEOUT);
+        assert_eq!(args.slack.slack_api_url, crate::chat::api::DEFAULT_API_URL);
     }
 
     #[test]
