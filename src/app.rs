@@ -9,10 +9,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::chat::api::SlackApi;
-use crate::chat::resolve::{Allowlist, ChannelDefaults};
 use crate::config::{
-    AllArgs, Cli, CliCommand, GithubArgs, IngressArgs, JobsAction, JobsArgs, QueueArgs, QueueKind, ServeArgs,
-    ServiceSecrets, SlackArgs, WorkerArgs, WorkerOptions,
+    AllArgs, Cli, CliCommand, DEFAULT_SANDBOX_UID_AS_ROOT, GithubArgs, IngressArgs, JobsAction, JobsArgs, QueueArgs,
+    QueueKind, ServeArgs, ServiceSecrets, SlackArgs, WorkerArgs, WorkerOptions,
 };
 use crate::forge::git::{CommitAuthor, Git, MirrorCache};
 use crate::forge::{Github, GithubAuth};
@@ -22,7 +21,7 @@ use crate::logging::LogRedaction;
 use crate::publish::{Publisher, Renderer};
 use crate::queue::{MemoryQueue, Queue, QueueSettings, RedisQueue};
 use crate::rollout::{Rollout, RolloutSettings};
-use crate::sandbox::{AddressPolicy, Limits, Sandbox};
+use crate::sandbox::{Limits, Sandbox};
 use crate::secrets::{Redactor, redis_url_password};
 use crate::worker::{Worker, WorkerSettings};
 
@@ -64,11 +63,7 @@ pub fn connect_github(args: &GithubArgs) -> Result<Option<Github>> {
 }
 
 fn renderer(github: &GithubArgs, redactor: Redactor) -> Renderer {
-    Renderer {
-        mention: github.mentions.first().cloned().unwrap_or_else(|| "@agent".into()),
-        public_url: github.public_url.clone(),
-        redactor,
-    }
+    Renderer { mention: github.mentions.primary().to_owned(), public_url: github.public_url.clone(), redactor }
 }
 
 /// The Slack Web API client, when a bot token is set.
@@ -108,12 +103,9 @@ pub fn known_secrets(
 /// The Slack side of the ingress; errand's own Slack user id is asked once (it tells mentions of
 /// errand from others; without it the events' authorizations say).
 async fn slack_ingress(args: &SlackArgs, api: Option<SlackApi>) -> Result<Option<Arc<ingress::slack::SlackIngress>>> {
-    let allowlist =
-        Allowlist::parse(&args.slack_allowed_channels, &args.slack_allowed_users, &args.slack_allowed_teams)?;
-    let defaults = ChannelDefaults::parse(&args.slack_default_repos)?;
-    let secrets: Vec<SecretString> =
-        args.slack_signing_secret.iter().filter(|s| !s.expose_secret().trim().is_empty()).cloned().collect();
-    let Some(slack) = ingress::slack::settings(secrets, api, allowlist, defaults)? else {
+    let secrets = args.slack_signing_secret.clone();
+    let Some(slack) = ingress::slack::settings(secrets, api, args.allowlist(), args.slack_default_repos.clone())?
+    else {
         return Ok(None);
     };
     let identity = tokio::time::timeout(std::time::Duration::from_secs(5), slack.api.identity()).await;
@@ -195,16 +187,15 @@ pub async fn build_worker(
     slack: Option<SlackApi>,
     redactor: Redactor,
 ) -> Result<Worker> {
-    let egress_policy = AddressPolicy::parse(&options.egress_allow_nets)
-        .map_err(anyhow::Error::msg)
-        .context("reading ERRAND_EGRESS_ALLOW_NETS")?;
-    let sandbox =
-        Sandbox::connect().await.context("connecting to the Docker engine")?.with_egress_policy(egress_policy);
+    let sandbox = Sandbox::connect()
+        .await
+        .context("connecting to the Docker engine")?
+        .with_egress_policy(options.egress_allow_nets.clone());
     let git = Git::new(CommitAuthor { name: options.git_author_name.clone(), email: options.git_author_email.clone() })
         .with_network_timeout(github_args.github_timeout);
     let own_uid =
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").context("reading this process's uid")?);
-    let sandbox_uid = options.sandbox_uid.unwrap_or(if own_uid == 0 { 10001 } else { own_uid });
+    let sandbox_uid = options.sandbox_uid.unwrap_or(if own_uid == 0 { DEFAULT_SANDBOX_UID_AS_ROOT } else { own_uid });
     if sandbox_uid == 0 {
         bail!("ERRAND_SANDBOX_UID must not be 0: sandboxes never run as root");
     }
@@ -224,12 +215,7 @@ pub async fn build_worker(
             default_image: options.default_image.clone(),
             default_agent_command: options.agent_command.clone(),
             agent_env,
-            custom_agent_env: options
-                .custom_agent_env
-                .iter()
-                .map(|n| n.trim().to_owned())
-                .filter(|n| !n.is_empty())
-                .collect(),
+            custom_agent_env: options.custom_agent_env.clone(),
             sandbox_uid,
             limits: Limits {
                 memory_bytes: (options.sandbox_memory_mb * 1024 * 1024) as i64,

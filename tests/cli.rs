@@ -1,5 +1,6 @@
-//! The `errand` binary as people run it: its refusal to start without a queue, its `--help`, and
-//! `errand serve --queue memory` answering every GitHub webhook example without a 5xx.
+//! The `errand` binary as people run it: its refusal to start without a queue or with a malformed
+//! setting, its `--help`, and `errand serve --queue memory` answering every GitHub webhook example
+//! without a 5xx.
 
 #[path = "support/signing.rs"]
 #[allow(dead_code, reason = "this test uses only the signature helper")]
@@ -52,6 +53,20 @@ fn help_documents_each_setting_without_showing_secrets() {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
     assert!(!help.contains("ghp_mustNotAppearInHelpOutput"), "{help}");
+}
+
+#[test]
+fn a_malformed_setting_stops_the_process_and_names_its_variable() {
+    for (sub, variable, value) in [
+        ("worker", "ERRAND_EGRESS_ALLOW_NETS", "10.20.0.0/16,10.1.0.0/33"),
+        ("serve", "ERRAND_SLACK_DEFAULT_REPOS", "C0DEV=acme/webapp,C0OPS"),
+        ("all", "ERRAND_SLACK_ALLOWED_CHANNELS", "#general"),
+    ] {
+        let out = errand().args([sub, "--queue", "memory"]).env(variable, value).output().expect("errand runs");
+        assert!(!out.status.success(), "{sub} started with {variable}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(variable), "{sub} {variable}: {stderr}");
+    }
 }
 
 /// Kills the server when the test ends, however it ends.

@@ -7,6 +7,7 @@ mod signing;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use errand::config::Mentions;
 use errand::ingress::{self, IngressSettings, RateLimits};
 use errand::job::{JobId, JobStatus};
 use errand::queue::{MemoryQueue, Queue, QueueSettings};
@@ -33,7 +34,7 @@ struct Ingress {
 fn settings() -> IngressSettings {
     IngressSettings {
         webhook_secrets: vec![SecretString::from(SECRET)],
-        mentions: vec!["@agent".into()],
+        mentions: Mentions::default(),
         bot_login: Some("errand-bot".into()),
         api_token: Some(SecretString::from(API_TOKEN)),
         ..IngressSettings::default()

@@ -4,13 +4,14 @@
 //! typed error, never a panic. Case counts are bounded so CI stays fast.
 
 use errand::chat::events::{ParseContext, SlackEvent, parse_event, parse_slash_command};
+use errand::config::Mentions;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 const BOT: &str = "U0ERRANDBOT";
 
 fn parse(body: &[u8]) -> Result<SlackEvent, errand::chat::events::SlackPayloadError> {
-    let mentions = vec!["@agent".to_owned()];
+    let mentions = Mentions::default();
     parse_event(body, &ParseContext { bot_user_id: Some(BOT), mentions: &mentions })
 }
 

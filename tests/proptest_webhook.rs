@@ -2,6 +2,7 @@
 //! JSON values in every field, JSON nested 10,000 levels deep (refused as too deep before any
 //! parser sees it, never a stack overflow) and huge comments. Case counts are bounded so CI stays fast.
 
+use errand::config::Mentions;
 use errand::ingress::github::{GithubEvent, ParseContext, PayloadError, parse_event};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -9,7 +10,7 @@ use serde_json::{Value, json};
 const EVENTS: [&str; 4] = ["issue_comment", "ping", "push", "pull_request"];
 
 fn parse(event: &str, body: &[u8]) -> Result<GithubEvent, PayloadError> {
-    let mentions = vec!["@agent".to_owned()];
+    let mentions = Mentions::default();
     parse_event(
         event,
         body,

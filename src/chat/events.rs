@@ -41,9 +41,10 @@
 
 use serde_json::Value;
 
+use crate::config::Mentions;
 use crate::request::command::{self, Command, ParseError};
 
-/// The mention name a Slack mention of errand reads as when no name is configured.
+/// The mention a slash command's text is read after (`/errand fix it` as `@errand fix it`).
 const FALLBACK_MENTION: &str = "@errand";
 
 /// Subtypes of messages a person wrote; every other subtype is a system or bot message.
@@ -55,8 +56,8 @@ pub struct ParseContext<'a> {
     /// errand's own Slack user id (`auth.test`'s `user_id`, e.g. `U0BOTID`), when known.
     pub bot_user_id: Option<&'a str>,
     /// The names that summon errand (`ERRAND_MENTIONS`); a Slack mention of errand reads as the
-    /// first.
-    pub mentions: &'a [String],
+    /// primary one.
+    pub mentions: &'a Mentions,
 }
 
 /// A verified `/slack/events` body, in our terms.
@@ -269,7 +270,7 @@ fn parse_callback(payload: &Value, context: &ParseContext<'_>) -> Result<SlackEv
     let user_team = string(event, "user_team", "event.user_team")?.map(str::to_owned);
     let thread_ts = string(event, "thread_ts", "event.thread_ts")?.filter(|t| !t.is_empty() && *t != ts);
 
-    let name = mention_name(context.mentions);
+    let name = context.mentions.primary().to_owned();
     let text = plain_text(raw_text, &[bot_user_id.as_str()], &name);
     let Some(parsed) = command::parse_comment(&text, std::slice::from_ref(&name)).into_iter().next() else {
         return Ok(SlackEvent::Ignored(SlackIgnoreReason::NoMention));
@@ -316,15 +317,6 @@ fn string<'v>(value: &'v Value, key: &str, name: &'static str) -> Result<Option<
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(SlackPayloadError::Invalid(name)),
     }
-}
-
-/// The name a Slack mention of errand reads as: the first configured one, with its `@`.
-fn mention_name(mentions: &[String]) -> String {
-    mentions
-        .iter()
-        .map(|m| m.trim().trim_start_matches('@'))
-        .find(|name| !name.is_empty())
-        .map_or_else(|| FALLBACK_MENTION.to_owned(), |name| format!("@{name}"))
 }
 
 /// The pieces of Slack markup (`<...>`) in a message's raw text, with their byte ranges and
@@ -547,8 +539,8 @@ mod tests {
 
     const BOT: &str = "U0BOT";
 
-    fn agent() -> Vec<String> {
-        vec!["@agent".to_owned()]
+    fn agent() -> Mentions {
+        Mentions::default()
     }
 
     fn parse_with(body: &str, bot_user_id: Option<&str>) -> Result<SlackEvent, SlackPayloadError> {
@@ -854,13 +846,11 @@ mod tests {
 
     #[test]
     fn the_mention_reads_as_the_first_configured_name() {
-        let names = vec!["errand".to_owned(), "@agent".to_owned()];
+        let names = Mentions::parse("errand, @agent").unwrap();
         let body = mention("<@U0BOT> fix it").to_string();
         let context = ParseContext { bot_user_id: Some(BOT), mentions: &names };
         let r = request(parse_event(body.as_bytes(), &context));
         assert_eq!((r.mention.as_str(), r.text.as_str()), ("@errand", "@errand fix it"));
-        let none = ParseContext { bot_user_id: Some(BOT), mentions: &[] };
-        assert_eq!(request(parse_event(body.as_bytes(), &none)).mention, FALLBACK_MENTION);
     }
 
     #[test]

@@ -42,7 +42,7 @@ use crate::request::ids::{GithubItem, IssueNumber};
 pub const DEFAULT_REPOS_SETTING: &str = "ERRAND_SLACK_DEFAULT_REPOS";
 pub const ALLOWED_CHANNELS_SETTING: &str = "ERRAND_SLACK_ALLOWED_CHANNELS";
 pub const ALLOWED_USERS_SETTING: &str = "ERRAND_SLACK_ALLOWED_USERS";
-const ALLOWED_TEAMS_SETTING: &str = "the allowed Slack teams";
+const ALLOWED_TEAMS_SETTING: &str = "ERRAND_SLACK_ALLOWED_TEAMS";
 
 /// The longest Slack id accepted in configuration (Slack's are about 9 to 11 characters).
 const MAX_SLACK_ID_LEN: usize = 32;
@@ -451,7 +451,7 @@ fn github_link(word: &str) -> Option<GithubLink> {
 }
 
 /// Who may ask errand from Slack (`ERRAND_SLACK_ALLOWED_CHANNELS`, `ERRAND_SLACK_ALLOWED_USERS`,
-/// and optionally a team list); see the module documentation.
+/// and optionally `ERRAND_SLACK_ALLOWED_TEAMS`); see the module documentation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Allowlist {
     /// Channel ids in which anyone may ask.
@@ -468,10 +468,25 @@ impl Allowlist {
     /// than an id is an error naming it.
     pub fn parse(channels: &str, users: &str, teams: &str) -> Result<Self, SlackConfigError> {
         Ok(Self {
-            channels: slack_ids(channels, ALLOWED_CHANNELS_SETTING)?,
-            users: slack_ids(users, ALLOWED_USERS_SETTING)?,
-            teams: slack_ids(teams, ALLOWED_TEAMS_SETTING)?,
+            channels: Self::parse_channels(channels)?,
+            users: Self::parse_users(users)?,
+            teams: Self::parse_teams(teams)?,
         })
+    }
+
+    /// The channel list alone (`ERRAND_SLACK_ALLOWED_CHANNELS`), as [`Allowlist::parse`] reads it.
+    pub fn parse_channels(value: &str) -> Result<BTreeSet<String>, SlackConfigError> {
+        slack_ids(value, ALLOWED_CHANNELS_SETTING)
+    }
+
+    /// The user list alone (`ERRAND_SLACK_ALLOWED_USERS`), as [`Allowlist::parse`] reads it.
+    pub fn parse_users(value: &str) -> Result<BTreeSet<String>, SlackConfigError> {
+        slack_ids(value, ALLOWED_USERS_SETTING)
+    }
+
+    /// The team list alone (`ERRAND_SLACK_ALLOWED_TEAMS`), as [`Allowlist::parse`] reads it.
+    pub fn parse_teams(value: &str) -> Result<BTreeSet<String>, SlackConfigError> {
+        slack_ids(value, ALLOWED_TEAMS_SETTING)
     }
 
     /// Whether Slack requests are off: no channel and no user is listed.

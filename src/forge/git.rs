@@ -47,8 +47,9 @@ impl MirrorState {
 }
 
 /// How long a fetch or push may go without receiving anything from the forge, unless
-/// [`Git::with_network_timeout`] says otherwise (the worker uses `ERRAND_GITHUB_TIMEOUT`).
-const DEFAULT_NETWORK_TIMEOUT: Duration = Duration::from_secs(30);
+/// [`Git::with_network_timeout`] says otherwise; also the default of `ERRAND_GITHUB_TIMEOUT`, which
+/// the worker passes there.
+pub const DEFAULT_NETWORK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Tries of a fetch, clone or push that fails for a passing reason (the forge stalled or
 /// dropped the connection), the first included.

@@ -12,6 +12,7 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use crate::config::Mentions;
 use crate::job::RepoName;
 use crate::request::command;
 use crate::request::ids::{CommentId, GithubItem, IssueNumber, ReviewId};
@@ -20,9 +21,7 @@ use crate::request::{GithubSubject, ReviewComment, Trigger};
 /// What errand needs to know to read a delivery: the names that summon it and its own login.
 #[derive(Debug, Clone, Default)]
 pub struct ParseContext<'a> {
-    pub mentions: &'a [String],
-    /// The name errand answers to when nobody mentioned it (an issue assigned or labelled).
-    pub mention: &'a str,
+    pub mentions: &'a Mentions,
     /// errand's own login (a GitHub App's is `name[bot]`); its comments never trigger a job.
     pub bot_login: Option<&'a str>,
     /// Assigning an issue to this login starts a task (off when `None`).
@@ -172,13 +171,13 @@ fn read_request(
     }
     let parsed = match asked.previous {
         Some(previous) => {
-            let Some(first) = command::new_requests(previous, body, context.mentions).into_iter().next() else {
+            let Some(first) = command::new_requests(previous, body, context.mentions.names()).into_iter().next() else {
                 return Ok(Err(IgnoreReason::NoNewCommand));
             };
             first
         }
         None => {
-            let Some(first) = command::parse_comment(body, context.mentions).into_iter().next() else {
+            let Some(first) = command::parse_comment(body, context.mentions.names()).into_iter().next() else {
                 return Ok(Err(IgnoreReason::NoMention));
             };
             first
@@ -350,7 +349,12 @@ fn parse_issues(payload: IssuesPayload, context: &ParseContext<'_>) -> Result<Gi
     let url = issue.html_url.unwrap_or_default();
     let installation_id = payload.installation.and_then(|i| i.id);
     let subject = subject(repo, installation_id, GithubItem::Issue(number), issue.title, issue.body);
-    Ok(GithubEvent::Trigger(Box::new(Trigger::issue_for_errand(subject, login, url, context.mention.to_owned()))))
+    Ok(GithubEvent::Trigger(Box::new(Trigger::issue_for_errand(
+        subject,
+        login,
+        url,
+        context.mentions.primary().to_owned(),
+    ))))
 }
 
 /// Whether a comment's author is a bot: GitHub says so, the login has the `[bot]` suffix of an
@@ -466,15 +470,14 @@ mod tests {
     use crate::job::{FollowUp, ReplyTarget, Source};
     use crate::request::command::{Command, TaskOptions};
 
-    fn mentions() -> Vec<String> {
-        vec!["@agent".to_owned()]
+    fn mentions() -> Mentions {
+        Mentions::default()
     }
 
     fn parse(event: &str, body: &serde_json::Value) -> Result<GithubEvent, PayloadError> {
         let mentions = mentions();
         let context = ParseContext {
             mentions: &mentions,
-            mention: "@agent",
             bot_login: Some("errand-app[bot]"),
             assignee: Some("errand-bot"),
             label: Some("errand"),

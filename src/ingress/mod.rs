@@ -37,15 +37,13 @@ use tower_http::trace::TraceLayer;
 pub use self::limits::RateLimits;
 pub use self::signature::{SignatureError, parse_secrets, verify_signature};
 use self::spool::Spool;
+use crate::config::Mentions;
 use crate::job::JobId;
 use crate::queue::Queue;
 use crate::secrets::Redactor;
 
 /// GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
-
-/// The name that summons errand when none is configured (`ERRAND_MENTIONS`).
-pub const DEFAULT_MENTION: &str = "@agent";
 
 /// The most jobs the spool holds by default (`ERRAND_SPOOL_MAX_JOBS`).
 pub const DEFAULT_SPOOL_MAX_JOBS: usize = 10_000;
@@ -66,7 +64,7 @@ pub struct IngressSettings {
     /// delivery, so a secret can be rotated without downtime. `SecretString` never prints.
     pub webhook_secrets: Vec<SecretString>,
     /// `ERRAND_MENTIONS`: the names that summon errand, e.g. `@agent`.
-    pub mentions: Vec<String>,
+    pub mentions: Mentions,
     /// errand's own GitHub login; its comments never start a job (bots in general never do).
     pub bot_login: Option<String>,
     /// `ERRAND_TRIGGER_ASSIGNEE`: assigning an issue to this login starts a task.
@@ -102,7 +100,7 @@ impl Default for IngressSettings {
     fn default() -> Self {
         Self {
             webhook_secrets: Vec::new(),
-            mentions: vec![DEFAULT_MENTION.to_owned()],
+            mentions: Mentions::default(),
             bot_login: None,
             trigger_assignee: None,
             trigger_label: None,

@@ -97,7 +97,6 @@ impl FromRequest<AppState> for VerifiedDelivery {
         let delivery = header(&headers, DELIVERY_HEADER).map(str::to_owned);
         let context = ParseContext {
             mentions: &settings.mentions,
-            mention: settings.mentions.first().map_or(super::DEFAULT_MENTION, String::as_str),
             bot_login: settings.bot_login.as_deref(),
             assignee: settings.trigger_assignee.as_deref(),
             label: settings.trigger_label.as_deref(),

@@ -300,7 +300,7 @@ impl Rollout {
 /// operator gave); the operator's own default command everything in the agent environment.
 fn agent_step(settings: &RolloutSettings, config: &RepoConfig) -> Result<AgentStep, RolloutError> {
     let agent = &config.agent;
-    let preset = agent.preset();
+    let preset = agent.preset;
     let pick = |names: &dyn Fn(&str) -> bool| -> Vec<(String, String)> {
         settings
             .agent_env

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
+use errand::config::Mentions;
 use errand::ingress::{self, IngressSettings, RateLimits};
 use errand::job::{JobId, JobRecord, JobStatus};
 use errand::queue::{Queue, QueueSettings, RedisQueue};
@@ -83,7 +84,7 @@ impl Installation {
         );
         let settings = IngressSettings {
             webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
-            mentions: vec!["@agent".into()],
+            mentions: Mentions::default(),
             bot_login: Some(TOKEN_BOT_LOGIN.into()),
             // One requester asks for many jobs in the time-out test.
             rate_limits: RateLimits::none(),

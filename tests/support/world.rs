@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use errand::chat::api::SlackApi;
 use errand::chat::resolve::{Allowlist, ChannelDefaults};
-use errand::config::{GithubArgs, WorkerOptions};
+use errand::config::{GithubArgs, Mentions, WorkerOptions};
 use errand::forge::{Github, GithubAuth};
 use errand::ingress::{self, IngressSettings};
 use errand::job::JobRecord;
 use errand::publish::{Publisher, Renderer};
 use errand::queue::{MemoryQueue, Queue, QueueSettings};
+use errand::sandbox::AddressPolicy;
 use errand::secrets::Redactor;
 use errand::worker::Worker;
 use secrecy::SecretString;
@@ -168,7 +169,7 @@ impl World {
             custom_agent_env: agent_env.as_ref().map(|env| env.for_commands.clone()).unwrap_or_default(),
             agent_env_file: agent_env.map(|env| env.file),
             env_cache_ttl: Duration::from_secs(12 * 3600),
-            egress_allow_nets: Vec::new(),
+            egress_allow_nets: AddressPolicy::strict(),
         };
         let (client_auth, bot_login) = match auth {
             Auth::Token => (GithubAuth::Token(SecretString::from(GITHUB_TOKEN)), TOKEN_BOT_LOGIN),
@@ -185,7 +186,7 @@ impl World {
             bot_login: Some(bot_login.into()),
             trigger_assignee: None,
             trigger_label: None,
-            mentions: vec!["@agent".into()],
+            mentions: Mentions::default(),
             public_url: None,
             github_timeout: Duration::from_secs(30),
         };
@@ -225,7 +226,7 @@ impl World {
 
         let settings = IngressSettings {
             webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
-            mentions: vec!["@agent".into()],
+            mentions: Mentions::default(),
             bot_login: Some(bot_login.into()),
             trigger_label: Some(TRIGGER_LABEL.into()),
             api_token: Some(SecretString::from(API_TOKEN)),

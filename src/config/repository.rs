@@ -1,312 +1,13 @@
-//! Process settings (flags and `ERRAND_*` variables; `--help` is the reference) and repository
-//! settings (`.errand.toml`, read from the default branch).
+//! Repository settings: `.errand.toml`, read from the default branch, or the checks detected
+//! from a repository's files when it has none.
 
 use std::fmt;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
 use indexmap::IndexMap;
-use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::agents::Preset;
-
-/// errand: delegate GitHub requests to coding agents in sandboxed containers.
-#[derive(Debug, Parser)]
-#[command(name = "errand", version, about, long_about = None)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: CliCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum CliCommand {
-    /// Run the HTTP ingress: webhooks in, jobs onto the queue, the job API.
-    Serve(ServeArgs),
-    /// Run a worker: claim jobs, run agents in sandboxes, publish pull requests.
-    Worker(WorkerArgs),
-    /// Run the ingress and a worker in one process (small installs, the demo).
-    All(AllArgs),
-    /// Look into the queue: recent jobs, dead-lettered jobs; re-queue a dead job.
-    Jobs(JobsArgs),
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct JobsArgs {
-    #[command(subcommand)]
-    pub action: JobsAction,
-    #[command(flatten)]
-    pub queue: QueueArgs,
-    /// Print JSON records instead of one line per job.
-    #[arg(long, global = true)]
-    pub json: bool,
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum JobsAction {
-    /// Recent jobs of every status, newest first.
-    List {
-        /// How many jobs to show.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-    },
-    /// Dead-lettered jobs (failed after `--max-deliveries`), newest first.
-    Dead,
-    /// Put a dead job back in the queue with a fresh delivery count.
-    Requeue {
-        /// The job's id, as `errand jobs dead` shows it.
-        id: String,
-    },
-}
-
-/// Which queue implementation to run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum QueueKind {
-    /// Redis at `--redis-url` (production).
-    Redis,
-    /// In-process memory: jobs are lost when the process stops. Only for demos and tests.
-    Memory,
-}
-
-/// Where jobs are queued.
-#[derive(Debug, Clone, Args)]
-pub struct QueueArgs {
-    /// Redis URL of the job queue, e.g. redis://127.0.0.1:6379/0.
-    #[arg(long, env = "ERRAND_REDIS_URL", hide_env_values = true)]
-    pub redis_url: Option<String>,
-    /// The queue implementation; `memory` must be asked for explicitly.
-    #[arg(long, value_enum, default_value = "redis", env = "ERRAND_QUEUE")]
-    pub queue: QueueKind,
-    /// How long a claimed job stays a worker's without renewal; the worker renews every third of
-    /// it, and a dead worker's job is reclaimed after it.
-    #[arg(long, env = "ERRAND_LEASE", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub lease: Duration,
-    /// Deliveries before a job is dead-lettered and its requester told.
-    #[arg(long, env = "ERRAND_MAX_DELIVERIES", default_value_t = 3)]
-    pub max_deliveries: u32,
-}
-
-/// How errand talks to GitHub.
-#[derive(Debug, Clone, Args)]
-pub struct GithubArgs {
-    /// GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3).
-    #[arg(long, env = "ERRAND_GITHUB_API_URL", default_value = "https://api.github.com")]
-    pub github_api_url: String,
-    /// Plain-token mode: a token with contents, issues and pull-requests write access.
-    #[arg(long, env = "ERRAND_GITHUB_TOKEN", hide_env_values = true)]
-    pub github_token: Option<SecretString>,
-    /// GitHub App mode: the App's id.
-    #[arg(long, env = "ERRAND_GITHUB_APP_ID")]
-    pub github_app_id: Option<u64>,
-    /// GitHub App mode: the App's private key (PEM file).
-    #[arg(long, env = "ERRAND_GITHUB_PRIVATE_KEY_FILE")]
-    pub github_private_key_file: Option<PathBuf>,
-    /// The bot's own login, whose comments never trigger jobs (besides every `Bot` account).
-    #[arg(long, env = "ERRAND_BOT_LOGIN")]
-    pub bot_login: Option<String>,
-    /// Assigning an issue to this login starts a task with the issue as the instruction (off
-    /// unless set; GitHub Apps cannot be assigned, so this is a machine user's login).
-    #[arg(long, env = "ERRAND_TRIGGER_ASSIGNEE")]
-    pub trigger_assignee: Option<String>,
-    /// Adding this label to an issue starts a task with the issue as the instruction (off unless set).
-    #[arg(long, env = "ERRAND_TRIGGER_LABEL")]
-    pub trigger_label: Option<String>,
-    /// Names that summon errand in a comment, comma-separated.
-    #[arg(long, env = "ERRAND_MENTIONS", default_value = "@agent", value_delimiter = ',')]
-    pub mentions: Vec<String>,
-    /// Base URL of errand's own job pages (links in comments); default: none.
-    #[arg(long, env = "ERRAND_PUBLIC_URL")]
-    pub public_url: Option<String>,
-    /// How long one GitHub request (an API call, a git fetch or push) may wait for GitHub before
-    /// errand gives that try up and retries it.
-    #[arg(long, env = "ERRAND_GITHUB_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub github_timeout: Duration,
-}
-
-/// How errand talks to Slack. Slack is off until a signing secret, a bot token and an
-/// allowlist (channels or users) are set.
-#[derive(Debug, Clone, Args)]
-pub struct SlackArgs {
-    /// Slack signing secrets, comma-separated; any one verifies (rotation).
-    #[arg(long, env = "ERRAND_SLACK_SIGNING_SECRET", hide_env_values = true, value_delimiter = ',')]
-    pub slack_signing_secret: Vec<SecretString>,
-    /// The bot token (`xoxb-...`) errand posts, edits, reacts and reads threads with.
-    #[arg(long, env = "ERRAND_SLACK_BOT_TOKEN", hide_env_values = true)]
-    pub slack_bot_token: Option<SecretString>,
-    /// Slack Web API base URL.
-    #[arg(long, env = "ERRAND_SLACK_API_URL", default_value = crate::chat::api::DEFAULT_API_URL)]
-    pub slack_api_url: String,
-    /// Channel ids whose members may ask errand, comma-separated.
-    #[arg(long, env = "ERRAND_SLACK_ALLOWED_CHANNELS", default_value = "")]
-    pub slack_allowed_channels: String,
-    /// User ids who may ask errand in any channel it is in, comma-separated.
-    #[arg(long, env = "ERRAND_SLACK_ALLOWED_USERS", default_value = "")]
-    pub slack_allowed_users: String,
-    /// Workspace (team) ids requesters must belong to, comma-separated; empty: any workspace
-    /// the app is installed in.
-    #[arg(long, env = "ERRAND_SLACK_ALLOWED_TEAMS", default_value = "")]
-    pub slack_allowed_teams: String,
-    /// Each channel's default repository: `CHANNEL=owner/name,...`.
-    #[arg(long, env = "ERRAND_SLACK_DEFAULT_REPOS", default_value = "")]
-    pub slack_default_repos: String,
-}
-
-/// The secrets of errand's HTTP side. Every errand process reads them, a worker too: it must know
-/// them to keep them out of everything it posts and pushes (compose and the chart give every
-/// process the same environment).
-#[derive(Debug, Clone, Args)]
-pub struct ServiceSecrets {
-    /// Webhook secrets, comma-separated; any one verifies (rotation).
-    #[arg(long, env = "ERRAND_GITHUB_WEBHOOK_SECRET", hide_env_values = true, value_delimiter = ',')]
-    pub github_webhook_secret: Vec<SecretString>,
-    /// Bearer token of the job API; without it the API answers 404.
-    #[arg(long, env = "ERRAND_API_TOKEN", hide_env_values = true)]
-    pub api_token: Option<SecretString>,
-}
-
-/// The HTTP ingress.
-#[derive(Debug, Clone, Args)]
-pub struct IngressArgs {
-    /// Address of the HTTP server.
-    #[arg(long, env = "ERRAND_LISTEN", default_value = "0.0.0.0:8080")]
-    pub listen: SocketAddr,
-    /// Where accepted webhooks wait while the queue (Redis) is unavailable, replayed when it is
-    /// back; one directory per `serve` process. Without it, a queue outage is answered 503.
-    #[arg(long, env = "ERRAND_SPOOL_DIR")]
-    pub spool_dir: Option<PathBuf>,
-    /// Jobs the spool holds at most; beyond, webhooks are answered 503.
-    #[arg(long, env = "ERRAND_SPOOL_MAX_JOBS", default_value_t = 10_000)]
-    pub spool_max_jobs: usize,
-    /// Bytes the spool holds at most; beyond, webhooks are answered 503.
-    #[arg(long, env = "ERRAND_SPOOL_MAX_BYTES", default_value_t = 256 * 1024 * 1024)]
-    pub spool_max_bytes: u64,
-    /// New jobs one requester may start per minute (0: no limit); over it they are told when to
-    /// try again.
-    #[arg(long, env = "ERRAND_RATE_LIMIT_REQUESTER", default_value_t = 10)]
-    pub rate_limit_requester: u64,
-    /// New jobs one repository may get per minute (0: no limit).
-    #[arg(long, env = "ERRAND_RATE_LIMIT_REPOSITORY", default_value_t = 60)]
-    pub rate_limit_repository: u64,
-}
-
-/// The worker and its sandboxes.
-#[derive(Debug, Clone, Args)]
-pub struct WorkerOptions {
-    /// Jobs run at once by this worker.
-    #[arg(long, env = "ERRAND_CONCURRENCY", default_value_t = 2)]
-    pub concurrency: usize,
-    /// Where mirrors and workspaces live.
-    #[arg(long, env = "ERRAND_DATA_DIR", default_value = "/var/lib/errand")]
-    pub data_dir: PathBuf,
-    /// Sandbox image when a repository names none.
-    #[arg(long, env = "ERRAND_DEFAULT_IMAGE", default_value = "debian:bookworm-slim")]
-    pub default_image: String,
-    /// Agent command when a repository names none (run with `sh -c` in /workspace).
-    #[arg(long, env = "ERRAND_AGENT_COMMAND")]
-    pub agent_command: Option<String>,
-    /// Numeric uid the sandbox runs as (never 0); default: this process's uid, or 10001 as root.
-    #[arg(long, env = "ERRAND_SANDBOX_UID")]
-    pub sandbox_uid: Option<u32>,
-    /// Memory limit of a sandbox, in MiB.
-    #[arg(long, env = "ERRAND_SANDBOX_MEMORY_MB", default_value_t = 4096)]
-    pub sandbox_memory_mb: u64,
-    /// CPU limit of a sandbox, in cores.
-    #[arg(long, env = "ERRAND_SANDBOX_CPUS", default_value_t = 2.0)]
-    pub sandbox_cpus: f64,
-    /// Process limit of a sandbox.
-    #[arg(long, env = "ERRAND_SANDBOX_PIDS", default_value_t = 512)]
-    pub sandbox_pids: i64,
-    /// What one sandbox step may add to the disk, in MiB: its workspace, errand's directory and the
-    /// container's writable layer together. A step that writes more is killed.
-    #[arg(long, env = "ERRAND_SANDBOX_DISK_MB", default_value_t = 10240, value_parser = clap::value_parser!(u64).range(1..))]
-    pub sandbox_disk_mb: u64,
-    /// Time limit of an attempt when a repository sets none.
-    #[arg(long, env = "ERRAND_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
-    /// The longest an attempt may run, whatever a repository's `timeout` asks for.
-    #[arg(long, env = "ERRAND_MAX_TIMEOUT", default_value = "2h", value_parser = humantime::parse_duration)]
-    pub max_timeout: Duration,
-    /// Name of errand's commits.
-    #[arg(long, env = "ERRAND_GIT_AUTHOR_NAME", default_value = "errand")]
-    pub git_author_name: String,
-    /// Email of errand's commits.
-    #[arg(long, env = "ERRAND_GIT_AUTHOR_EMAIL", default_value = "errand@users.noreply.github.com")]
-    pub git_author_email: String,
-    /// First delay before a job that failed for a passing reason (GitHub down) runs again;
-    /// doubles with each delivery.
-    #[arg(long, env = "ERRAND_RETRY_DELAY", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub retry_delay: Duration,
-    /// How long a stopping worker waits for running jobs before handing them back.
-    #[arg(long, env = "ERRAND_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub shutdown_grace: Duration,
-    /// A file of `NAME=VALUE` lines given to the agent step only (model API keys); the presets' key
-    /// variables set in errand's own environment are passed too.
-    #[arg(long, env = "ERRAND_AGENT_ENV_FILE")]
-    pub agent_env_file: Option<PathBuf>,
-    /// Names of agent-environment variables (see `ERRAND_AGENT_ENV_FILE`) that an agent command
-    /// named by a repository's `.errand.toml` gets, comma-separated; default none. A preset gets
-    /// its own API-key variables, and `ERRAND_AGENT_COMMAND` (the operator's) gets them all.
-    #[arg(long, env = "ERRAND_CUSTOM_AGENT_ENV", value_delimiter = ',')]
-    pub custom_agent_env: Vec<String>,
-    /// The most attempts one request may run in parallel (`@agent ... --attempts N`).
-    #[arg(long, env = "ERRAND_MAX_ATTEMPTS", default_value_t = 4)]
-    pub max_attempts: u32,
-    /// How long an environment built by a repository's `setup` is reused before setup runs again
-    /// (`0`: setup runs for every attempt and nothing is kept).
-    #[arg(long, env = "ERRAND_ENV_CACHE_TTL", default_value = "12h", value_parser = humantime::parse_duration)]
-    pub env_cache_ttl: Duration,
-    /// Comma-separated CIDRs (`10.20.0.0/16,fd12::/16`) the egress proxy may connect to besides public
-    /// addresses: loopback, link-local and private ranges are refused unless listed here. Repositories
-    /// cannot widen this.
-    #[arg(long, env = "ERRAND_EGRESS_ALLOW_NETS", value_delimiter = ',')]
-    pub egress_allow_nets: Vec<String>,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    #[command(flatten)]
-    pub secrets: ServiceSecrets,
-    #[command(flatten)]
-    pub ingress: IngressArgs,
-    #[command(flatten)]
-    pub queue: QueueArgs,
-    #[command(flatten)]
-    pub github: GithubArgs,
-    #[command(flatten)]
-    pub slack: SlackArgs,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct WorkerArgs {
-    #[command(flatten)]
-    pub secrets: ServiceSecrets,
-    #[command(flatten)]
-    pub worker: WorkerOptions,
-    #[command(flatten)]
-    pub queue: QueueArgs,
-    #[command(flatten)]
-    pub github: GithubArgs,
-    #[command(flatten)]
-    pub slack: SlackArgs,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct AllArgs {
-    #[command(flatten)]
-    pub secrets: ServiceSecrets,
-    #[command(flatten)]
-    pub ingress: IngressArgs,
-    #[command(flatten)]
-    pub worker: WorkerOptions,
-    #[command(flatten)]
-    pub queue: QueueArgs,
-    #[command(flatten)]
-    pub github: GithubArgs,
-    #[command(flatten)]
-    pub slack: SlackArgs,
-}
 
 /// Prefix of errand's branches when a repository names none.
 pub const DEFAULT_BRANCH_PREFIX: &str = "errand/";
@@ -394,16 +95,10 @@ pub struct AgentConfig {
     pub command: Option<String>,
     /// A real agent CLI with its pinned headless command line: `codex`, `claude`, `aider`,
     /// `opencode`, `goose`, `openhands` (see `agents::Preset`).
-    pub preset: Option<String>,
+    #[serde(default, deserialize_with = "preset_field")]
+    pub preset: Option<Preset>,
     /// The model the preset asks for, when not the CLI's default.
     pub model: Option<String>,
-}
-
-impl AgentConfig {
-    /// The preset, if one is named (names are checked when the file is parsed).
-    pub fn preset(&self) -> Option<Preset> {
-        self.preset.as_deref().and_then(Preset::from_name)
-    }
 }
 
 /// `agent = "codex"` is short for `[agent] preset = "codex"`. A table is read as `AgentConfig`
@@ -416,13 +111,28 @@ fn agent_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AgentConfig, D:
             f.write_str("a preset name (`agent = \"codex\"`) or a table with `command`, `preset` and `model`")
         }
         fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<AgentConfig, E> {
-            Ok(AgentConfig { preset: Some(name.to_owned()), ..AgentConfig::default() })
+            Ok(AgentConfig { preset: Some(preset(name)?), ..AgentConfig::default() })
         }
         fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<AgentConfig, A::Error> {
             AgentConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
         }
     }
     d.deserialize_any(AgentVisitor)
+}
+
+/// `preset = "codex"`: a preset's name. An error from here carries the value's place, so the
+/// message names the line.
+fn preset_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Preset>, D::Error> {
+    let name = String::deserialize(d)?;
+    preset(&name).map(Some)
+}
+
+/// The preset named `name`, or an error listing the presets.
+fn preset<E: serde::de::Error>(name: &str) -> Result<Preset, E> {
+    Preset::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+        E::custom(format!("agent preset `{name}` is unknown; the presets are {}", known.join(", ")))
+    })
 }
 
 /// The environment a repository's steps start from: setup commands run once, in one container,
@@ -560,11 +270,6 @@ impl RepoConfig {
         if let Some(message) = config.setup.problem() {
             return Err(RepoConfigError { line: None, message });
         }
-        if let Some(name) = config.agent.preset.as_deref().filter(|n| Preset::from_name(n).is_none()) {
-            let known: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
-            let message = format!("agent preset `{name}` is unknown; the presets are {}", known.join(", "));
-            return Err(RepoConfigError { line: None, message });
-        }
         if let Some(prefix) = config.branch_prefix.as_deref()
             && !is_branch_prefix(prefix)
         {
@@ -684,16 +389,21 @@ lint = "make lint"
     #[test]
     fn an_agent_is_a_preset_name_or_a_table() {
         let short = RepoConfig::parse("agent = \"codex\"\n").unwrap();
-        assert_eq!(short.agent.preset(), Some(Preset::Codex));
+        assert_eq!(short.agent.preset, Some(Preset::Codex));
         let table = RepoConfig::parse("[agent]\npreset = \"claude\"\nmodel = \"opus\"\n").unwrap();
-        assert_eq!((table.agent.preset(), table.agent.model.as_deref()), (Some(Preset::Claude), Some("opus")));
+        assert_eq!((table.agent.preset, table.agent.model.as_deref()), (Some(Preset::Claude), Some("opus")));
         let custom = RepoConfig::parse("[agent]\ncommand = \"my-agent\"\n").unwrap();
-        assert_eq!((custom.agent.preset(), custom.agent.command.as_deref()), (None, Some("my-agent")));
-        let unknown = RepoConfig::parse("agent = \"gpt-engineer\"\n").unwrap_err();
-        assert!(
-            unknown.message.contains("agent preset `gpt-engineer` is unknown; the presets are codex, claude"),
-            "{unknown}"
-        );
+        assert_eq!((custom.agent.preset, custom.agent.command.as_deref()), (None, Some("my-agent")));
+        for (text, line) in
+            [("agent = \"gpt-engineer\"\n", 1), ("image = \"x\"\n\n[agent]\npreset = \"gpt-engineer\"\n", 4)]
+        {
+            let unknown = RepoConfig::parse(text).unwrap_err();
+            assert_eq!(unknown.line, Some(line), "{text}: {unknown}");
+            assert!(
+                unknown.message.contains("agent preset `gpt-engineer` is unknown; the presets are codex, claude"),
+                "{unknown}"
+            );
+        }
         let number = RepoConfig::parse("agent = 3\n").unwrap_err();
         assert!(number.message.contains("a preset name (`agent = \"codex\"`) or a table"), "{number}");
         assert!(RepoConfig::parse("[agent]\npreset = \"codex\"\ncommand = \"x\"\n").is_err());
