@@ -66,7 +66,7 @@ fn agent_planting_git_config(marker: &Path, host_repo: &Path) -> String {
     let m = marker.display();
     format!(
         r#"set -e
-if ! touch .git/config 2>/dev/null; then mv .git .git-taken; mkdir .git; cp -r .git-taken/. .git/; rm -rf .git-taken; fi
+if ! touch .git/config 2>/dev/null; then mv .git .git-taken; mkdir .git; cp -r .git-taken/. .git/; fi
 cat >> .git/config <<'EOF'
 [core]
 	fsmonitor = "touch {m}.fsmonitor"
@@ -112,7 +112,7 @@ printf 'Make add() add\n\nFixed, and left some git configuration behind.\n' > "$
 /// configuration runs a command, then fixes the bug.
 fn agent_with_a_git_file(host_repo: &Path) -> String {
     format!(
-        r#"rm -rf .git && printf 'gitdir: {host}\n' > .git && sed -i 's/\$1 - \$2/$1 + $2/' calc.sh && printf 'Make add() add\n' > "$ERRAND_SUMMARY_FILE""#,
+        r#"mv .git .git-replaced && printf 'gitdir: {host}\n' > .git && sed -i 's/\$1 - \$2/$1 + $2/' calc.sh && printf 'Make add() add\n' > "$ERRAND_SUMMARY_FILE""#,
         host = host_repo.display()
     )
 }
@@ -139,9 +139,16 @@ async fn git_configuration_hooks_and_planted_repositories_never_run_anything_on_
     world.comment(1, "octocat", "@agent plant", "delivery-plant").await;
     world.comment(1, "octocat", "@agent gitfile", "delivery-gitfile").await;
     world.comment(1, "octocat", "@agent look", "delivery-look").await;
-    assert_eq!(drain_within_bound(&world).await, 3);
+    // At most twice the jobs asked for, so that a worker the attack derails (git failing, the job
+    // retried) still gets to the check that matters: whether anything ran on the worker.
+    let mut ran = 0;
+    while world.queue.outstanding().await.expect("the queue answers") > 0 && ran < 6 {
+        let claimed = tokio::time::timeout(JOB_BOUND, world.worker.run_next_job(Duration::from_secs(5))).await;
+        ran += usize::from(claimed.expect("the worker is not held").expect("the worker runs").is_some());
+    }
 
     assert_eq!(markers_in(markers.path()), Vec::<String>::new(), "a command the agent configured ran on the worker");
+    assert_eq!(ran, 3, "each request ran once");
     let jobs = world.jobs().await;
     assert!(jobs.iter().all(|j| j.state.status() == JobStatus::Succeeded), "{jobs:#?}");
     let pulls = world.github.pull_requests(REPO);
