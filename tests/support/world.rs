@@ -1,20 +1,16 @@
-//! A whole errand installation for scenario tests: the real ingress on a loopback port, a real
-//! queue, a real worker with real Docker sandboxes, all talking to the stateful fake GitHub
-//! through octocrab, and (for Slack scenarios) the stateful fake Slack through slack-morphism.
+//! A whole errand installation for scenario tests, assembled as `errand all` is, from the command
+//! line it would get: the real ingress on a loopback port (through the same `start` as
+//! production), a real queue, a real worker with real Docker sandboxes, all talking to the
+//! stateful fake GitHub through octocrab, and (for Slack scenarios) the stateful fake Slack
+//! through slack-morphism. The test drives the worker, one job at a time.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use errand::chat::api::SlackApi;
-use errand::chat::resolve::{Allowlist, ChannelDefaults};
-use errand::config::{GithubArgs, Mentions, WorkerOptions};
-use errand::forge::{Github, GithubAuth};
-use errand::ingress::{self, IngressSettings};
+use clap::Parser as _;
+use errand::app::{Process, ProcessArgs};
+use errand::config::{Cli, CliCommand};
 use errand::job::JobRecord;
-use errand::publish::{Publisher, Renderer};
 use errand::queue::{MemoryQueue, Queue, QueueSettings};
-use errand::sandbox::AddressPolicy;
-use errand::secrets::Redactor;
 use errand::worker::Worker;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -69,6 +65,65 @@ pub enum Auth {
     Token,
     /// A GitHub App: an installation token is minted for each job.
     App,
+}
+
+/// `errand all`'s command line for the world: the fake GitHub, the sandbox test image, small
+/// limits, a short retry delay. GitHub's credentials and Slack's come from the functions below.
+fn command_line(data: &std::path::Path, github_api_url: &str) -> Vec<String> {
+    let flags = [
+        ("--github-webhook-secret", WEBHOOK_SECRET),
+        ("--api-token", API_TOKEN),
+        ("--queue", "memory"),
+        ("--github-api-url", github_api_url),
+        ("--trigger-label", TRIGGER_LABEL),
+        ("--default-image", TEST_IMAGE),
+        ("--sandbox-uid", "10001"),
+        ("--sandbox-memory-mb", "256"),
+        ("--sandbox-cpus", "1"),
+        ("--sandbox-pids", "128"),
+        ("--sandbox-disk-mb", "1024"),
+        ("--timeout", "120s"),
+        ("--max-timeout", "600s"),
+        ("--git-author-email", "errand@example.com"),
+        ("--retry-delay", "10ms"),
+        ("--shutdown-grace", "5s"),
+        ("--concurrency", "1"),
+    ];
+    let mut argv = vec!["errand".to_owned(), "all".to_owned(), "--data-dir".to_owned(), data.display().to_string()];
+    argv.extend(flags.iter().flat_map(|(flag, value)| [(*flag).to_owned(), (*value).to_owned()]));
+    argv
+}
+
+/// How errand authenticates to the fake GitHub: a token, or an App whose key is written to `dir`.
+fn github_auth(auth: Auth, dir: &std::path::Path) -> Vec<String> {
+    let flags: Vec<(&str, String)> = match auth {
+        Auth::Token => vec![("--github-token", GITHUB_TOKEN.to_owned()), ("--bot-login", TOKEN_BOT_LOGIN.to_owned())],
+        Auth::App => {
+            let key = dir.join("github-app.pem");
+            std::fs::write(&key, generate_app_private_key_pem()).expect("the App's key file");
+            vec![
+                ("--github-app-id", "1".to_owned()),
+                ("--github-private-key-file", key.display().to_string()),
+                ("--bot-login", APP_BOT_LOGIN.to_owned()),
+            ]
+        }
+    };
+    flags.into_iter().flat_map(|(flag, value)| [flag.to_owned(), value]).collect()
+}
+
+/// Slack on the fake: its channels [`SLACK_CHANNEL`] and [`SLACK_DEFAULT_CHANNEL`] allowed, the
+/// latter with the calculator as its default repository, and [`SLACK_ALLOWED_USER`] everywhere.
+fn slack_command_line(api_url: &str) -> Vec<String> {
+    let flags = [
+        ("--slack-signing-secret", SLACK_SIGNING_SECRET.to_owned()),
+        ("--slack-bot-token", BOT_TOKEN.to_owned()),
+        ("--slack-api-url", api_url.to_owned()),
+        ("--slack-allowed-channels", format!("{SLACK_CHANNEL},{SLACK_DEFAULT_CHANNEL}")),
+        ("--slack-allowed-users", SLACK_ALLOWED_USER.to_owned()),
+        ("--slack-allowed-teams", TEAM_ID.to_owned()),
+        ("--slack-default-repos", format!("{SLACK_DEFAULT_CHANNEL}={REPO}")),
+    ];
+    flags.into_iter().flat_map(|(flag, value)| [flag.to_owned(), value]).collect()
 }
 
 /// What the worker gives agents: `ERRAND_AGENT_ENV_FILE` and `ERRAND_CUSTOM_AGENT_ENV`.
@@ -130,6 +185,9 @@ impl World {
         Self::start_with(queue, errand_toml, Auth::Token, Some(agent_env), false).await
     }
 
+    /// Assembles the installation as `errand all` does, from the command line it would get, on
+    /// `queue`; the ingress runs through the same `start` as production, and the worker is driven
+    /// by the test ([`World::drain`]).
     async fn start_with(
         queue: Queue,
         errand_toml: &str,
@@ -149,105 +207,35 @@ impl World {
         assert_eq!(issue, 1, "the calculator's first issue is #1");
 
         let data = tempfile::tempdir().expect("a temp dir for the worker");
-        let options = WorkerOptions {
-            concurrency: 1,
-            data_dir: data.path().to_owned(),
-            default_image: TEST_IMAGE.into(),
-            agent_command: None,
-            sandbox_uid: Some(10001),
-            sandbox_memory_mb: 256,
-            sandbox_cpus: 1.0,
-            sandbox_pids: 128,
-            sandbox_disk_mb: 1024,
-            timeout: Duration::from_secs(120),
-            max_timeout: Duration::from_secs(600),
-            git_author_name: "errand".into(),
-            git_author_email: "errand@example.com".into(),
-            retry_delay: Duration::from_millis(10),
-            shutdown_grace: Duration::from_secs(5),
-            max_attempts: 4,
-            custom_agent_env: agent_env.as_ref().map(|env| env.for_commands.clone()).unwrap_or_default(),
-            agent_env_file: agent_env.map(|env| env.file),
-            env_cache_ttl: Duration::from_secs(12 * 3600),
-            egress_allow_nets: AddressPolicy::strict(),
-        };
-        let (client_auth, bot_login) = match auth {
-            Auth::Token => (GithubAuth::Token(SecretString::from(GITHUB_TOKEN)), TOKEN_BOT_LOGIN),
-            Auth::App => {
-                let pem = generate_app_private_key_pem();
-                (GithubAuth::App { app_id: 1, private_key_pem: SecretString::from(pem) }, APP_BOT_LOGIN)
+        let mut argv = command_line(data.path(), &github.api_url());
+        argv.extend(github_auth(auth, data.path()));
+        if let Some(env) = agent_env {
+            argv.extend(["--agent-env-file".to_owned(), env.file.display().to_string()]);
+            argv.extend(["--custom-agent-env".to_owned(), env.for_commands.join(",")]);
+        }
+        let slack = match with_slack {
+            true => {
+                let slack = FakeSlack::start().await;
+                for channel in [SLACK_CHANNEL, SLACK_DEFAULT_CHANNEL, SLACK_OTHER_CHANNEL] {
+                    slack.add_channel(channel);
+                }
+                argv.extend(slack_command_line(&slack.api_url()));
+                Some(slack)
             }
+            false => None,
         };
-        let github_args = GithubArgs {
-            github_api_url: github.api_url(),
-            github_token: None,
-            github_app_id: None,
-            github_private_key_file: None,
-            bot_login: Some(bot_login.into()),
-            trigger_assignee: None,
-            trigger_label: None,
-            mentions: Mentions::default(),
-            public_url: None,
-            github_timeout: Duration::from_secs(30),
+        let Ok(Cli { command: CliCommand::All(args) }) = Cli::try_parse_from(&argv) else {
+            panic!("errand all takes the world's command line: {argv:?}");
         };
-        let client = Github::new(&github.api_url(), client_auth, github_args.github_timeout)
-            .expect("a GitHub client for the fake");
-        let redactor = Redactor::new([GITHUB_TOKEN.to_owned(), WEBHOOK_SECRET.to_owned()]);
-        let client_for_acks = client.clone();
-        let (slack, slack_api) = if with_slack {
-            let slack = FakeSlack::start().await;
-            for channel in [SLACK_CHANNEL, SLACK_DEFAULT_CHANNEL, SLACK_OTHER_CHANNEL] {
-                slack.add_channel(channel);
-            }
-            let api = SlackApi::new(SecretString::from(BOT_TOKEN), &slack.api_url()).expect("a Slack client");
-            (Some(slack), Some(api))
-        } else {
-            (None, None)
-        };
-        let redactor = redactor.with(BOT_TOKEN).with(SLACK_SIGNING_SECRET);
-        let worker =
-            errand::app::build_worker(&options, &github_args, queue.clone(), client, slack_api.clone(), redactor)
-                .await
-                .expect("a worker");
-        let slack_ingress = slack_api.clone().map(|api| {
-            Arc::new(ingress::slack::SlackIngress {
-                signing_secrets: vec![SecretString::from(SLACK_SIGNING_SECRET)],
-                bot_user_id: Some(BOT_USER_ID.into()),
-                allowlist: Allowlist::parse(
-                    &format!("{SLACK_CHANNEL},{SLACK_DEFAULT_CHANNEL}"),
-                    SLACK_ALLOWED_USER,
-                    TEAM_ID,
-                )
-                .expect("a valid allowlist"),
-                defaults: ChannelDefaults::parse(&format!("{SLACK_DEFAULT_CHANNEL}={REPO}")).expect("valid defaults"),
-                api,
-            })
-        });
-
-        let settings = IngressSettings {
-            webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
-            mentions: Mentions::default(),
-            bot_login: Some(bot_login.into()),
-            trigger_label: Some(TRIGGER_LABEL.into()),
-            api_token: Some(SecretString::from(API_TOKEN)),
-            slack: slack_ingress,
-            redactor: worker.redactor().clone(),
-            ..IngressSettings::default()
-        };
+        let mut process =
+            Process::assemble(ProcessArgs::all(&args), Some(queue.clone())).await.expect("errand assembles");
+        let worker = process.worker.take().expect("errand all has a worker");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
         let ingress_url = format!("http://{}", listener.local_addr().expect("its address"));
         let shutdown = CancellationToken::new();
         // As in production, the ingress hands accepted jobs to an acknowledger that posts 👀 and
         // the tracking comment, racing the worker that claims the same job.
-        let (acks, accepted) = tokio::sync::mpsc::channel(64);
-        let renderer = Renderer { mention: "@agent".into(), public_url: None, redactor: worker.redactor().clone() };
-        let publisher =
-            Publisher::new(renderer, queue.clone(), client_for_acks.with_redactor(worker.redactor().clone()))
-                .with_slack(slack_api.map(|s| s.with_redactor(worker.redactor().clone())));
-        tokio::spawn(errand::app::acknowledge_accepted_jobs(accepted, queue.clone(), publisher));
-        let router = ingress::router(Arc::new(settings), queue.clone(), Some(acks));
-        let stop = shutdown.clone();
-        tokio::spawn(async move { ingress::serve(listener, router, async move { stop.cancelled().await }).await });
+        tokio::spawn(errand::app::start(process, Some(listener), shutdown.clone()));
         World { github, slack, queue, worker, ingress_url, http: reqwest::Client::new(), shutdown, _data: data }
     }
 

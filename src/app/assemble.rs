@@ -1,32 +1,28 @@
-//! Assembles the parts from process settings and runs `serve`, `worker` or `all` until SIGTERM
-//! or SIGINT, then shuts down within the grace period.
+//! Assembling a process from its settings: the queue, the clients, the one redactor, and the
+//! halves it runs (the ingress with its acknowledger, the worker). Production and the tests
+//! assemble the same way; only the queue may be given (tests isolate theirs).
 
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::chat::api::SlackApi;
 use crate::config::{
-    AllArgs, Cli, CliCommand, DEFAULT_SANDBOX_UID_AS_ROOT, GithubArgs, IngressArgs, JobsAction, JobsArgs, QueueArgs,
-    QueueKind, ServeArgs, ServiceSecrets, SlackArgs, WorkerArgs, WorkerOptions,
+    AllArgs, DEFAULT_SANDBOX_UID_AS_ROOT, GithubArgs, IngressArgs, QueueArgs, QueueKind, ServeArgs, ServiceSecrets,
+    SlackArgs, WorkerArgs, WorkerOptions,
 };
 use crate::forge::git::{CommitAuthor, Git, MirrorCache};
 use crate::forge::{Github, GithubAuth};
 use crate::ingress::{self, IngressSettings, RateLimits};
-use crate::job::{JobId, JobKind, JobRecord, JobState};
-use crate::logging::LogRedaction;
+use crate::job::{JobId, JobKind};
 use crate::publish::{Publisher, Renderer};
 use crate::queue::{MemoryQueue, Queue, QueueSettings, RedisQueue};
 use crate::rollout::{Rollout, RolloutSettings};
 use crate::sandbox::{Limits, Sandbox};
 use crate::secrets::{Redactor, redis_url_password};
 use crate::worker::{Worker, WorkerSettings};
-
-/// Acknowledgements waiting to be posted by `serve`; beyond this the worker acknowledges instead.
-const ACK_BACKLOG: usize = 1024;
 
 /// Opens the queue the settings name; refuses to fall back to memory silently.
 pub async fn open_queue(args: &QueueArgs) -> Result<Queue> {
@@ -122,12 +118,12 @@ async fn slack_ingress(args: &SlackArgs, api: Option<SlackApi>) -> Result<Option
 }
 
 fn ingress_settings(
-    secrets: &ServiceSecrets,
+    args: &ProcessArgs<'_>,
     ingress: &IngressArgs,
-    github: &GithubArgs,
     slack: Option<Arc<ingress::slack::SlackIngress>>,
     redactor: Redactor,
 ) -> Result<IngressSettings> {
+    let (secrets, github) = (args.secrets, args.github);
     if secrets.github_webhook_secret.is_empty() {
         bail!("set ERRAND_GITHUB_WEBHOOK_SECRET: errand refuses unsigned webhooks");
     }
@@ -179,7 +175,7 @@ fn agent_env(options: &WorkerOptions) -> Result<Vec<(String, SecretString)>> {
 }
 
 /// Builds a worker from its settings.
-pub async fn build_worker(
+async fn build_worker(
     options: &WorkerOptions,
     github_args: &GithubArgs,
     queue: Queue,
@@ -267,194 +263,98 @@ pub async fn acknowledge_accepted_jobs(mut accepted: mpsc::Receiver<JobId>, queu
     }
 }
 
-/// Fires on SIGTERM or SIGINT.
-pub fn shutdown_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let fire = token.clone();
-    tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                return;
-            }
+/// The settings of one process, whichever command it runs: `serve` has no worker, `worker` no
+/// ingress, `all` both.
+pub struct ProcessArgs<'a> {
+    pub secrets: &'a ServiceSecrets,
+    pub ingress: Option<&'a IngressArgs>,
+    pub worker: Option<&'a WorkerOptions>,
+    pub queue: &'a QueueArgs,
+    pub github: &'a GithubArgs,
+    pub slack: &'a SlackArgs,
+}
+
+impl<'a> ProcessArgs<'a> {
+    pub fn serve(args: &'a ServeArgs) -> Self {
+        let ServeArgs { secrets, ingress, queue, github, slack } = args;
+        Self { secrets, ingress: Some(ingress), worker: None, queue, github, slack }
+    }
+
+    pub fn worker(args: &'a WorkerArgs) -> Self {
+        let WorkerArgs { secrets, worker, queue, github, slack } = args;
+        Self { secrets, ingress: None, worker: Some(worker), queue, github, slack }
+    }
+
+    pub fn all(args: &'a AllArgs) -> Self {
+        let AllArgs { secrets, ingress, worker, queue, github, slack } = args;
+        Self { secrets, ingress: Some(ingress), worker: Some(worker), queue, github, slack }
+    }
+}
+
+/// A process assembled from its settings, ready to run (see [`super::start`]).
+pub struct Process {
+    pub queue: Queue,
+    /// Knows every secret the process holds (a worker's also what it gives agents).
+    pub redactor: Redactor,
+    /// The HTTP half, when the process serves.
+    pub ingress: Option<Ingress>,
+    /// The worker half, when the process works.
+    pub worker: Option<Worker>,
+}
+
+/// The HTTP half of a process: the routes' settings, and the acknowledger that posts 👀 and the
+/// tracking comment outside the request (none without GitHub credentials: then the worker does).
+pub struct Ingress {
+    pub settings: IngressSettings,
+    pub acknowledger: Option<Publisher>,
+}
+
+impl Process {
+    /// Assembles the process `args` describe, on `queue` when one is given (else the one the
+    /// settings name).
+    pub async fn assemble(args: ProcessArgs<'_>, queue: Option<Queue>) -> Result<Process> {
+        let redactor = known_secrets(args.secrets, args.github, args.slack, args.queue)?;
+        let queue = match queue {
+            Some(queue) => queue,
+            None => open_queue(args.queue).await?,
         };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        tracing::info!("shutdown requested");
-        fire.cancel();
-    });
-    token
+        let github = connect_github(args.github)?;
+        let slack = connect_slack(args.slack)?;
+        let worker = match args.worker {
+            Some(options) => {
+                let github = github.clone().context("a worker needs GitHub credentials: ERRAND_GITHUB_TOKEN, or ERRAND_GITHUB_APP_ID with ERRAND_GITHUB_PRIVATE_KEY_FILE")?;
+                Some(build_worker(options, args.github, queue.clone(), github, slack.clone(), redactor.clone()).await?)
+            }
+            None => None,
+        };
+        // A worker's redactor also knows what it gives agents: the ingress of `all` uses it too.
+        let redactor = worker.as_ref().map_or(redactor, |worker| worker.redactor().clone());
+        let ingress = match args.ingress {
+            Some(ingress) => Some(assemble_ingress(&args, ingress, &queue, github, slack, &redactor).await?),
+            None => None,
+        };
+        Ok(Process { queue, redactor, ingress, worker })
+    }
 }
 
-/// The HTTP side of a process: its settings and the clients its acknowledger posts with.
-struct IngressParts<'a> {
-    secrets: &'a ServiceSecrets,
-    ingress: &'a IngressArgs,
-    github_args: &'a GithubArgs,
-    slack_args: &'a SlackArgs,
-}
-
-async fn run_ingress(
-    parts: IngressParts<'_>,
-    queue: Queue,
+/// The HTTP half: its settings (with Slack's, when configured) and the acknowledger.
+async fn assemble_ingress(
+    args: &ProcessArgs<'_>,
+    ingress: &IngressArgs,
+    queue: &Queue,
     github: Option<Github>,
     slack: Option<SlackApi>,
-    redactor: Redactor,
-    shutdown: CancellationToken,
-) -> Result<()> {
+    redactor: &Redactor,
+) -> Result<Ingress> {
     let slack = slack.map(|slack| slack.with_redactor(redactor.clone()));
-    let slack_ingress = slack_ingress(parts.slack_args, slack.clone()).await?;
-    let settings = ingress_settings(parts.secrets, parts.ingress, parts.github_args, slack_ingress, redactor.clone())?;
-    let (acks, accepted) = mpsc::channel(ACK_BACKLOG);
-    let acks = match github {
-        Some(github) => {
-            let github = github.with_redactor(redactor.clone());
-            let publisher =
-                Publisher::new(renderer(parts.github_args, redactor), queue.clone(), github).with_slack(slack);
-            tokio::spawn(acknowledge_accepted_jobs(accepted, queue.clone(), publisher));
-            Some(acks)
-        }
-        None => {
-            tracing::warn!("no GitHub credentials: workers will acknowledge requests when they claim them");
-            None
-        }
-    };
-    let listener = tokio::net::TcpListener::bind(parts.ingress.listen)
-        .await
-        .with_context(|| format!("listening on {}", parts.ingress.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "ingress listening");
-    ingress::serve(
-        listener,
-        ingress::router(Arc::new(settings), queue, acks),
-        async move { shutdown.cancelled().await },
-    )
-    .await
-}
-
-/// Runs the command the command line names; its log lines pass the process's redactor from the
-/// moment the secrets are read.
-pub async fn run(cli: Cli, logs: &LogRedaction) -> Result<()> {
-    match cli.command {
-        CliCommand::Serve(args) => serve(args, logs).await,
-        CliCommand::Worker(args) => worker(args, logs).await,
-        CliCommand::All(args) => all(args, logs).await,
-        CliCommand::Jobs(args) => jobs(args).await,
-    }
-}
-
-/// `errand serve`.
-pub async fn serve(args: ServeArgs, logs: &LogRedaction) -> Result<()> {
-    let redactor = known_secrets(&args.secrets, &args.github, &args.slack, &args.queue)?;
-    logs.set(&redactor);
-    let queue = open_queue(&args.queue).await?;
-    let github = connect_github(&args.github)?;
-    let slack = connect_slack(&args.slack)?;
-    let parts = IngressParts {
-        secrets: &args.secrets,
-        ingress: &args.ingress,
-        github_args: &args.github,
-        slack_args: &args.slack,
-    };
-    run_ingress(parts, queue, github, slack, redactor, shutdown_signal()).await
-}
-
-/// `errand worker`.
-pub async fn worker(args: WorkerArgs, logs: &LogRedaction) -> Result<()> {
-    let redactor = known_secrets(&args.secrets, &args.github, &args.slack, &args.queue)?;
-    logs.set(&redactor);
-    let queue = open_queue(&args.queue).await?;
-    let github = connect_github(&args.github)?
-        .context("a worker needs GitHub credentials: ERRAND_GITHUB_TOKEN, or ERRAND_GITHUB_APP_ID with ERRAND_GITHUB_PRIVATE_KEY_FILE")?;
-    let slack = connect_slack(&args.slack)?;
-    let worker = build_worker(&args.worker, &args.github, queue, github, slack, redactor).await?;
-    logs.set(worker.redactor());
-    worker.run(shutdown_signal()).await
-}
-
-/// `errand all`: the ingress and a worker in one process.
-pub async fn all(args: AllArgs, logs: &LogRedaction) -> Result<()> {
-    let redactor = known_secrets(&args.secrets, &args.github, &args.slack, &args.queue)?;
-    logs.set(&redactor);
-    let queue = open_queue(&args.queue).await?;
-    let github = connect_github(&args.github)?
-        .context("errand all needs GitHub credentials: ERRAND_GITHUB_TOKEN, or ERRAND_GITHUB_APP_ID with ERRAND_GITHUB_PRIVATE_KEY_FILE")?;
-    let slack = connect_slack(&args.slack)?;
-    let worker =
-        build_worker(&args.worker, &args.github, queue.clone(), github.clone(), slack.clone(), redactor).await?;
-    // The worker's redactor also knows what it gives agents: the ingress uses it too.
-    let redactor = worker.redactor().clone();
-    logs.set(&redactor);
-    let shutdown = shutdown_signal();
-    let worker_task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move { worker.run(shutdown).await }
+    let slack_ingress = slack_ingress(args.slack, slack.clone()).await?;
+    let settings = ingress_settings(args, ingress, slack_ingress, redactor.clone())?;
+    let acknowledger = github.map(|github| {
+        let github = github.with_redactor(redactor.clone());
+        Publisher::new(renderer(args.github, redactor.clone()), queue.clone(), github).with_slack(slack)
     });
-    let parts = IngressParts {
-        secrets: &args.secrets,
-        ingress: &args.ingress,
-        github_args: &args.github,
-        slack_args: &args.slack,
-    };
-    let served = run_ingress(parts, queue, Some(github), slack, redactor, shutdown.clone()).await;
-    shutdown.cancel();
-    worker_task.await.context("the worker task panicked")??;
-    served
-}
-
-/// `errand jobs`: what an operator needs to see and repair in the queue.
-pub async fn jobs(args: JobsArgs) -> Result<()> {
-    if args.queue.queue == QueueKind::Memory {
-        bail!("`errand jobs` reads a shared queue: give it ERRAND_REDIS_URL (a memory queue lives inside one process)");
+    if acknowledger.is_none() {
+        tracing::warn!("no GitHub credentials: workers will acknowledge requests when they claim them");
     }
-    let queue = open_queue(&args.queue).await?;
-    match args.action {
-        JobsAction::List { limit } => print_jobs(&queue.list(limit).await?, args.json),
-        JobsAction::Dead => print_jobs(&queue.dead().await?, args.json),
-        JobsAction::Requeue { id } => {
-            let id: JobId = id.parse().context("reading the job id")?;
-            if !queue.requeue_dead(&id).await? {
-                bail!("job {id} is not in the dead letter (see `errand jobs dead`)");
-            }
-            println!("re-queued {id}");
-            Ok(())
-        }
-    }
-}
-
-fn print_jobs(jobs: &[JobRecord], json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "jobs": jobs }))?);
-        return Ok(());
-    }
-    for r in jobs {
-        let status = serde_json::to_value(r.state.status())?;
-        let detail = match &r.state {
-            JobState::Waiting { behind } => format!("  waiting for job {behind}"),
-            JobState::Cancelled { by } => format!("  cancelled by @{by}"),
-            JobState::Queued { retry_reason: Some(e) }
-            | JobState::Failed { reason: e }
-            | JobState::Dead { reason: e } => {
-                format!("  error: {}", e.lines().next().unwrap_or_default())
-            }
-            JobState::Queued { retry_reason: None } | JobState::Running | JobState::Succeeded => String::new(),
-        };
-        println!(
-            "{}  {:<9}  {}  {}  @{}  {}  deliveries={}{}",
-            r.job.id,
-            status.as_str().unwrap_or_default(),
-            r.job.repo,
-            r.job.reply.issue().map_or_else(|| "slack".to_owned(), |n| format!("#{n}")),
-            r.job.requested_by,
-            r.job.created_at.format("%Y-%m-%d %H:%M:%S"),
-            r.deliveries,
-            detail,
-        );
-    }
-    if jobs.is_empty() {
-        println!("no jobs");
-    }
-    Ok(())
+    Ok(Ingress { settings, acknowledger })
 }
