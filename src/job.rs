@@ -1,4 +1,6 @@
-//! The queued unit of work and the identifiers it is made of, parsed once at the edge.
+//! The queued unit of work: the job (what was asked, where the answer goes), its record in the
+//! queue, and its state as one enum. The identifiers of jobs and repositories live here; those of
+//! a request, in `request::ids`.
 
 use std::fmt;
 use std::str::FromStr;

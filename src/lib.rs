@@ -1,24 +1,31 @@
-//! errand: delegate GitHub requests to coding agents in sandboxed containers, and answer with
-//! pull requests that carry evidence.
+//! errand: delegate GitHub and Slack requests to coding agents in sandboxed containers, and
+//! answer with pull requests that carry evidence.
 //!
-//! The modules follow the flow of a request:
+//! The modules in the order a request travels through them:
 //!
-//! - [`ingress`]: the HTTP server. Verifies signatures, parses webhooks into our own triggers,
-//!   drops duplicates, enqueues, answers; also serves the job API.
-//! - [`command`]: the pure parser for what a comment asks (`@agent fix this`).
+//! - [`ingress`]: the HTTP server: verifies signatures, reads GitHub webhooks and Slack events
+//!   into our own request, drops duplicates, enqueues, answers at once; also the job API.
+//! - [`request`]: the request itself: [`request::Trigger`] (one constructor per source), the
+//!   identifiers it is made of, the command parser, and planning a request into a job (`stop`,
+//!   `status` and `retry` act on the thread's jobs there).
+//! - [`job`]: the queued unit, its record and its state ([`job::JobState`]).
 //! - [`queue`]: at-least-once job queue with leases, reclaim and dead letter (Redis and memory).
-//! - [`worker`]: claims jobs, checks permission, reads the repository's configuration, runs
-//!   the rollout and hands the outcome to the publisher.
+//! - [`worker`]: claims jobs and runs each as named steps: admit, place, configure, attempt,
+//!   choose, deliver; then settles it in the queue.
+//! - [`rollout`]: one attempt: a checkout from the mirror cache, the environment, the agent and the
+//!   checks in the sandbox, the change and the evidence.
 //! - [`agents`]: the real agent CLIs as presets (pinned command lines) and their event streams.
-//! - [`chat`]: Slack's edge and Web API client (not wired into `serve` yet).
-//! - [`rollout`]: one attempt: workspace from the mirror cache, agent and checks in the sandbox,
-//!   the diff and the evidence.
-//! - [`sandbox`]: Docker containers with limits, no credentials, and no network or only an egress
-//!   allowlist.
-//! - [`forge`]: the GitHub API client (octocrab) and git.
-//! - [`publish`]: what people read: reactions, the tracking comment, the pull request body.
+//! - [`sandbox`]: Docker containers with limits, no credentials, no network or only an egress
+//!   allowlist, and the safe reading back of what they wrote.
+//! - [`publish`]: the conversation a job answers in (GitHub or Slack, resolved once),
+//!   delivery (branches, the pull request), and rendering of every sentence people read.
+//! - [`forge`]: GitHub, whole: the REST client (octocrab) and git on the worker.
+//! - [`chat`]: Slack, whole: events, signatures, repository resolution, the Web API client.
 //! - [`config`]: process settings (flags and `ERRAND_*`) and repository settings (`.errand.toml`).
-//! - [`job`]: the queued unit and its identifiers.
+//! - [`secrets`]: every secret the process holds, and the one redactor everything passes.
+//! - [`logging`]: the log, redacted.
+//! - [`app`]: composition: a process assembled from its settings, and the one `start` that runs
+//!   its halves for production and the tests.
 
 pub mod agents;
 pub mod app;

@@ -2,8 +2,10 @@
 //!
 //! Routes: `POST /github/webhook`, `POST /slack/events`, `POST /slack/commands` (when Slack is
 //! configured, [`slack`]), `GET /api/jobs`, `GET /api/jobs/{id}`, `GET /healthz`.
-//! Nothing slow happens inside a request: no GitHub API call, no agent. The acknowledgement a
-//! person sees (the 👀 reaction, the tracking comment) is the worker's, nudged through `acks`.
+//! Nothing slow happens inside a request: no GitHub API call, no agent. A request becomes a job
+//! through `request::plan`; the acknowledgement a person sees (the 👀 reaction, the tracking
+//! comment) is posted outside the request by the acknowledger, nudged through `acks` (or by the
+//! worker that claims the job).
 //!
 //! Accepted webhooks are not lost to a queue outage when a spool directory is configured
 //! ([`spool`]): the job is written there, answered 202, and replayed by a background task that

@@ -278,17 +278,7 @@ async fn replay(
                 }
                 backoff = FIRST_BACKOFF;
                 spool.remove(&name);
-                match enqueued {
-                    Enqueued::Accepted { position } => {
-                        tracing::info!(job = %id, position, "spooled job queued");
-                        if let Some(acks) = &acks {
-                            let _ = acks.try_send(id);
-                        }
-                    }
-                    Enqueued::Duplicate { job_id } => {
-                        tracing::info!(job = %id, duplicate_of = %job_id, "spooled job was a duplicate delivery");
-                    }
-                }
+                replayed(id, enqueued, acks.as_ref());
             }
             failed => {
                 let error = match failed {
@@ -305,6 +295,21 @@ async fn replay(
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
+        }
+    }
+}
+
+/// Says what became of a replayed job, and asks for its acknowledgement when it is new.
+fn replayed(id: JobId, enqueued: Enqueued, acks: Option<&mpsc::Sender<JobId>>) {
+    match enqueued {
+        Enqueued::Accepted { position } => {
+            tracing::info!(job = %id, position, "spooled job queued");
+            if let Some(acks) = acks {
+                let _ = acks.try_send(id);
+            }
+        }
+        Enqueued::Duplicate { job_id } => {
+            tracing::info!(job = %id, duplicate_of = %job_id, "spooled job was a duplicate delivery");
         }
     }
 }

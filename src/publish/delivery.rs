@@ -159,7 +159,7 @@ impl<F: Fence> Deliverer<'_, F> {
             pull: pull_ref,
             branch: head.clone(),
             commit: checked.base_commit.clone(),
-            title: Some(format!("Now attempt {attempt} (from `{head}-a{attempt}`)")),
+            title: Some(renderer.attempt_in_use(attempt, head)),
             diffstat: String::new(),
             checks: checked.checks.iter().map(CheckRow::of).collect(),
             attempts: None,

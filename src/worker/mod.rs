@@ -1,6 +1,7 @@
-//! The worker: claims jobs up to its concurrency, keeps their leases alive, checks the requester's
-//! permission, reads the repository's configuration, runs the rollout and publishes the result.
-//! Every job ends in exactly one terminal state the requester can see.
+//! The worker: claims jobs up to its concurrency, keeps their leases alive, watches for `stop`,
+//! and runs each delivery (`run`: admit, place, configure, attempt, choose, deliver), then
+//! settles it in the queue (`settle`). Every job ends in exactly one terminal state the
+//! requester can see.
 
 mod failure;
 mod review;

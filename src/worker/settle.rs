@@ -17,6 +17,31 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
 /// How long a job waits before it looks again whether the earlier job of its thread has ended.
 const THREAD_WAIT: Duration = Duration::from_secs(2);
 
+/// Puts the job back for another delivery, after a delay that doubles with each one.
+async fn retry_later(
+    worker: &Inner,
+    delivery: &Delivery,
+    failure: &Failure,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let (queue, id) = (&worker.queue, &delivery.record.job.id);
+    let delay =
+        (worker.settings.retry_delay * 2u32.saturating_pow(delivery.attempt.saturating_sub(1))).min(MAX_RETRY_DELAY);
+    let redact = |text: &str| worker.publisher.renderer.redactor.redact(text);
+    let reason = match failure {
+        Failure::Retry(error) => redact(&format!("{error:#}")),
+        Failure::Stopped => "stopped before the end".to_owned(),
+        Failure::Abort(reason) => redact(&format!("{reason:?}")),
+    };
+    tracing::warn!(job = %id, reason, ?delay, "job will be retried");
+    // `retry_later` records the reason, and only while this delivery holds the lease: a separate
+    // update would write into the record of a job another worker may hold.
+    super::through_queue_outage(queue, id, "putting the job back for a retry", stop, || {
+        queue.retry_later(delivery, delay, &reason)
+    })
+    .await
+}
+
 /// Why a delivery stopped before its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Stopped {
@@ -69,22 +94,7 @@ pub(super) async fn settle(
             tracing::info!(job = %id, "handing the job back");
             queue.retry_later(delivery, Duration::ZERO, "handed back by a stopping worker").await
         }
-        (Err(failure), None) => {
-            let delay = (worker.settings.retry_delay * 2u32.saturating_pow(delivery.attempt.saturating_sub(1)))
-                .min(MAX_RETRY_DELAY);
-            let reason = match &failure {
-                Failure::Retry(error) => redact(&format!("{error:#}")),
-                Failure::Stopped => "stopped before the end".to_owned(),
-                Failure::Abort(reason) => redact(&format!("{reason:?}")),
-            };
-            tracing::warn!(job = %id, reason, ?delay, "job will be retried");
-            // `retry_later` records the reason, and only while this delivery holds the lease: a
-            // separate update would write into the record of a job another worker may hold.
-            super::through_queue_outage(queue, id, "putting the job back for a retry", stop, || {
-                queue.retry_later(delivery, delay, &reason)
-            })
-            .await
-        }
+        (Err(failure), None) => retry_later(worker, delivery, &failure, stop).await,
     };
     if let Err(e) = result {
         // The lease runs out and another delivery settles the job.

@@ -204,6 +204,11 @@ impl Renderer {
         format!("@{} {}\n{}", job.requested_by, self.redactor.redact(text), tracking_marker(&job.id))
     }
 
+    /// The one-line title of a pull request switched to another attempt (`use attempt N`).
+    pub fn attempt_in_use(&self, attempt: u32, head: &str) -> String {
+        format!("Now attempt {attempt} (from `{head}-a{attempt}`)")
+    }
+
     /// What the job API keeps of a refusal: who was refused and why.
     pub fn refusal_note(&self, user: &str, permission: &str) -> String {
         format!("@{user} has `{permission}` permission; errand needs write")
