@@ -5,18 +5,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
-use errand::config::Mentions;
-use errand::ingress::{self, IngressSettings, RateLimits};
+use clap::Parser as _;
+use errand::app::ProcessArgs;
+use errand::config::{Cli, CliCommand};
 use errand::job::{JobId, JobRecord, JobStatus};
 use errand::queue::{Queue, QueueSettings, RedisQueue};
 use futures::StreamExt as _;
-use secrecy::SecretString;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -82,20 +81,33 @@ impl Installation {
                 .await
                 .expect("connecting to the test's Redis"),
         );
-        let settings = IngressSettings {
-            webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
-            mentions: Mentions::default(),
-            bot_login: Some(TOKEN_BOT_LOGIN.into()),
-            // One requester asks for many jobs in the time-out test.
-            rate_limits: RateLimits::none(),
-            ..IngressSettings::default()
+        // `errand serve` without GitHub credentials (the workers acknowledge), assembled and started
+        // as production does, on the test's queue. One requester asks for many jobs in the
+        // time-out test: no rate limits.
+        let argv = [
+            "errand",
+            "serve",
+            "--github-webhook-secret",
+            WEBHOOK_SECRET,
+            "--bot-login",
+            TOKEN_BOT_LOGIN,
+            "--rate-limit-requester",
+            "0",
+            "--rate-limit-repository",
+            "0",
+            "--redis-url",
+            redis.url(),
+        ];
+        let Ok(Cli { command: CliCommand::Serve(args) }) = Cli::try_parse_from(argv) else {
+            panic!("errand serve takes the installation's command line");
         };
+        let process = errand::app::Process::assemble(ProcessArgs::serve(&args), Some(queue.clone()))
+            .await
+            .expect("errand serve assembles");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
         let ingress_url = format!("http://{}", listener.local_addr().expect("its address"));
         let shutdown = CancellationToken::new();
-        let router = ingress::router(Arc::new(settings), queue.clone(), None);
-        let stop = shutdown.clone();
-        tokio::spawn(async move { ingress::serve(listener, router, async move { stop.cancelled().await }).await });
+        tokio::spawn(errand::app::start(process, Some(listener), shutdown.clone()));
         Installation {
             redis,
             github,
