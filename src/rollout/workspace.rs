@@ -133,7 +133,7 @@ pub fn render_task_file(job: &Job, context: &str) -> String {
     let instruction =
         if job.task.instruction.trim().is_empty() { "Resolve the issue below." } else { job.task.instruction.trim() };
     format!(
-        "# Task\n\n{instruction}\n\n## Context\n\n- Repository: {repo}\n- Requested by: @{who}\n- Request: {url}\n\n## Issue: {title}\n\n{body}\n\n{context}## How to answer\n\nChange the files in /workspace (do not commit; errand commits and opens the pull request). Write a summary to the file named by $ERRAND_SUMMARY_FILE: its first line is the title. If the request is a question, change nothing and write the answer there.\n",
+        "# Task\n\n{instruction}\n\n## Context\n\n- Repository: {repo}\n- Requested by: @{who}\n- Request: {url}\n\n## Issue: {title}\n\n{body}\n\n{context}## How to answer\n\nChange the files in /workspace; errand commits what they hold and opens the pull request (the git repository there is yours to use, and your own commits are not needed). Write a summary to the file named by $ERRAND_SUMMARY_FILE: its first line is the title. If the request is a question, change nothing and write the answer there.\n",
         repo = job.repo,
         who = job.requested_by,
         url = job.task.url,
