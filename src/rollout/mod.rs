@@ -20,6 +20,7 @@ pub use self::checkouts::{CheckoutPool, CheckoutState};
 pub use self::environment::EnvironmentState;
 use self::environment::{ENV_HOME, Prepared};
 pub use self::outcome::{AgentEnd, CheckResult, Outcome, SandboxFile, SandboxNote, StepReport, skipped_for_time};
+pub use self::sandbox_git::write as write_sandbox_git;
 use self::workspace::Workspace;
 pub use self::workspace::hand_to_sandbox;
 use crate::agents;

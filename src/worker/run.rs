@@ -51,6 +51,16 @@ impl Ended {
     }
 }
 
+/// What the steps after `configure` work with.
+#[derive(Clone, Copy)]
+struct Work<'a> {
+    gh: &'a RepoClient,
+    conversation: &'a Conversation<'a>,
+    repo: &'a RepoInfo,
+    place: &'a Place,
+    config: &'a RepoConfig,
+}
+
 /// What admission decided.
 enum Admission {
     /// Work to do, on this repository.
@@ -96,12 +106,13 @@ impl JobRun<'_> {
         let repo = self.repository(&gh).await?;
         let place = self.place(&gh, &repo).await?;
         let config = self.configure(&gh, &place).await?;
+        let work = Work { gh: &gh, conversation, repo: &repo, place: &place, config: &config };
         if let JobKind::UseAttempt { attempt } = self.job().kind {
-            return self.use_attempt(&gh, conversation, &repo, &place, &config, attempt).await;
+            return self.use_attempt(&work, attempt).await;
         }
         let review = self.review(&gh).await?;
-        let attempts = self.attempt(&gh, conversation, &repo, &place, &config, &review).await?;
-        self.choose_and_deliver(&gh, conversation, &repo, &place, &config, attempts, &review).await
+        let attempts = self.attempt(&work, &review).await?;
+        self.choose_and_deliver(&work, attempts, &review).await
     }
 
     /// Ends a reply, a job given up on, cancelled or waiting behind an earlier one; acknowledges
@@ -230,15 +241,8 @@ impl JobRun<'_> {
     }
 
     /// Runs the attempts side by side, each in its own sandboxes and working tree.
-    async fn attempt(
-        &self,
-        gh: &RepoClient,
-        conversation: &Conversation<'_>,
-        repo: &RepoInfo,
-        place: &Place,
-        config: &RepoConfig,
-        review: &Review,
-    ) -> Result<Vec<Outcome>, Failure> {
+    async fn attempt(&self, work: &Work<'_>, review: &Review) -> Result<Vec<Outcome>, Failure> {
+        let Work { gh, conversation, repo, place, config } = *work;
         let (job, w) = (self.job(), self.worker);
         let mut context = review.task_context(place.pull());
         context.push_str(&conversation.context().await?);
@@ -269,17 +273,13 @@ impl JobRun<'_> {
 
     /// Ranks the attempts and delivers the best, unless its agent failed, its change holds a
     /// secret, or it changed nothing (then its summary is the answer).
-    #[expect(clippy::too_many_arguments, reason = "the run's state, passed on by the step before it")]
     async fn choose_and_deliver(
         &self,
-        gh: &RepoClient,
-        conversation: &Conversation<'_>,
-        repo: &RepoInfo,
-        place: &Place,
-        config: &RepoConfig,
+        work: &Work<'_>,
         outcomes: Vec<Outcome>,
         review: &Review,
     ) -> Result<Ended, Failure> {
+        let Work { gh, conversation, repo, place, config } = *work;
         let (job, renderer) = (self.job(), &self.worker.publisher.renderer);
         let scores: Vec<Score> = outcomes.iter().map(Score::of).collect();
         let best = ranking::rank(&scores)[0];
@@ -317,15 +317,8 @@ impl JobRun<'_> {
 
     /// `use attempt N` on a pull request errand made from several attempts: the checks run on
     /// that attempt's branch (no agent), then publishing puts its commit in the pull request.
-    async fn use_attempt(
-        &self,
-        gh: &RepoClient,
-        conversation: &Conversation<'_>,
-        repo: &RepoInfo,
-        place: &Place,
-        config: &RepoConfig,
-        attempt: u32,
-    ) -> Result<Ended, Failure> {
+    async fn use_attempt(&self, work: &Work<'_>, attempt: u32) -> Result<Ended, Failure> {
+        let Work { gh, conversation, repo, place, config } = *work;
         let Place::PullBranch { pull } = place else {
             return Err(Failure::Abort(Reason::AttemptsNeedTheirPullRequest));
         };

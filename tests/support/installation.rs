@@ -24,7 +24,7 @@ use super::fake_github::{FakeGithub, FakePull, TOKEN_BOT_LOGIN};
 use super::redis::TestRedis;
 use super::signing;
 use super::wait::wait_until;
-use super::world::{GITHUB_TOKEN, REPO, WEBHOOK_SECRET, calculator_files};
+use super::world::{GITHUB_TOKEN, REPO, WEBHOOK_SECRET, seed_calculator};
 
 pub const ERRAND: &str = env!("CARGO_BIN_EXE_errand");
 
@@ -68,12 +68,7 @@ impl Installation {
         let _ = rustls::crypto::ring::default_provider().install_default();
         sandbox_with_test_image().await;
         let github = FakeGithub::start().await;
-        let files = calculator_files(errand_toml);
-        let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
-        github.add_repo(REPO, &files);
-        github.set_permission(REPO, "octocat", "write");
-        let issue = github.add_issue(REPO, "add() returns the wrong sum", "`add 2 3` prints -1.", "octocat");
-        assert_eq!(issue, 1, "the calculator's first issue is #1");
+        seed_calculator(&github, errand_toml);
 
         // The namespace errand's own processes use: the binary cannot choose another.
         let queue = Queue::Redis(

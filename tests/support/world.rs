@@ -48,6 +48,17 @@ pub fn calculator_files(errand_toml: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// The calculator on the fake GitHub: the repository with `errand_toml`, `octocat` with write
+/// access, and issue #1 about the bug.
+pub fn seed_calculator(github: &FakeGithub, errand_toml: &str) {
+    let files = calculator_files(errand_toml);
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    github.add_repo(REPO, &files);
+    github.set_permission(REPO, "octocat", "write");
+    let issue = github.add_issue(REPO, "add() returns the wrong sum", "`add 2 3` prints -1.", "octocat");
+    assert_eq!(issue, 1, "the calculator's first issue is #1");
+}
+
 /// `.errand.toml` for the calculator with the given agent command.
 pub fn errand_toml(agent: &str, timeout: &str) -> String {
     format!(
@@ -198,13 +209,8 @@ impl World {
         let _ = rustls::crypto::ring::default_provider().install_default();
         sandbox_with_test_image().await;
         let github = FakeGithub::start().await;
-        let files = calculator_files(errand_toml);
-        let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
-        github.add_repo(REPO, &files);
-        github.set_permission(REPO, "octocat", "write");
+        seed_calculator(&github, errand_toml);
         github.set_permission(REPO, "visitor", "read");
-        let issue = github.add_issue(REPO, "add() returns the wrong sum", "`add 2 3` prints -1.", "octocat");
-        assert_eq!(issue, 1, "the calculator's first issue is #1");
 
         let data = tempfile::tempdir().expect("a temp dir for the worker");
         let mut argv = command_line(data.path(), &github.api_url());

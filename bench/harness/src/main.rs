@@ -6,7 +6,7 @@
 //!   agent's first output, as the worker's `Rollout::prepare_workspace` and its first step do it:
 //!   `MirrorCache::sync`, `CheckoutPool::take` (errand's own git directory beside a work tree; a
 //!   warm take sweeps every `.git` out of the tree and refreshes it from errand's git), errand's
-//!   directory and the task file, the sandbox's own `.git` (see [`write_sandbox_git`]), the
+//!   directory and the task file, the sandbox's own `.git` (`errand::rollout::write_sandbox_git`), the
 //!   hand-over of the work tree and errand's directory to the sandbox uid (`hand_to_sandbox`;
 //!   it changes owners only as root), `Sandbox::run_step` with the mirror's objects mounted
 //!   read-only. Prints one JSON line.
@@ -17,16 +17,17 @@
 //!   output. Cold: no mirror, no checkout, no environment image (setup runs and is committed);
 //!   warm: a run before this one, in the same process, left all three. Prints one JSON line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use errand::config::RepoConfig;
-use errand::forge::git::{CheckoutDirs, CommitAuthor, Git, MirrorCache};
-use errand::job::{Job, JobId, JobKind, JobStatus, ReplyTarget, RepoName, Source, Task};
+use errand::forge::git::{CommitAuthor, Git, MirrorCache};
+use errand::job::{Job, JobId, JobKind, JobState, ReplyTarget, RepoName, Source, Task};
 use errand::queue::{QueueSettings, RedisQueue};
+use errand::request::ids::{CommentId, IssueNumber};
 use errand::rollout::{CheckoutPool, EnvironmentState, Plan, Rollout, RolloutSettings, hand_to_sandbox};
 use errand::sandbox::{Limits, NetworkAccess, Sandbox, StepSpec};
 use serde_json::json;
@@ -71,7 +72,7 @@ fn noop_job(n: usize) -> Result<Job> {
             body: String::new(),
             url: String::new(),
         },
-        reply: ReplyTarget::GithubIssue { issue: 1, comment_id: Some(n as u64) },
+        reply: ReplyTarget::GithubIssue { issue: IssueNumber(1), comment_id: Some(CommentId(n as u64)) },
         kind: JobKind::Task,
         follow_up: None,
         attempts: None,
@@ -91,7 +92,7 @@ async fn queue(url: &str, namespace: &str, n: usize, claimers: usize) -> Result<
             let name = format!("bench-{w}");
             while !stop.load(Ordering::Relaxed) {
                 if let Some(delivery) = queue.claim(&name, Duration::from_millis(100)).await? {
-                    queue.finish(&delivery, JobStatus::Succeeded, None).await?;
+                    queue.finish(&delivery, JobState::Succeeded).await?;
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -168,7 +169,7 @@ impl Rig {
         let repo = RepoName::new("bench", "big")?;
         let (mirror, _) = self.mirrors.sync(&repo, &self.origin, None).await?;
         let (checkout, base, _) = self.checkouts.take(self.mirrors.git(), &repo, &mirror, "main").await?;
-        write_sandbox_git(checkout.dirs(), "main", &base).await?;
+        errand::rollout::write_sandbox_git(checkout.dirs(), "main", &base).await?;
         drop(checkout);
         Ok(())
     }
@@ -189,7 +190,7 @@ impl Rig {
         let repo = checkout.dirs().work_tree.clone();
         tokio::fs::write(errand_dir.join("task.md"), format!("# Task\n\n{}\n", job.task.instruction)).await?;
         let cloned = t0.elapsed();
-        write_sandbox_git(checkout.dirs(), "main", &base).await?;
+        errand::rollout::write_sandbox_git(checkout.dirs(), "main", &base).await?;
         let sandbox_git = t0.elapsed();
         hand_to_sandbox(&repo, &errand_dir, self.uid).await?;
         let chowned = t0.elapsed();
@@ -239,37 +240,6 @@ impl Rig {
             "step_s": (returned - chowned).as_secs_f64(),
         }))
     }
-}
-
-/// The sandbox's own `.git` at the top of the work tree, as errand's `rollout::sandbox_git::write`
-/// makes it for every attempt. That module is private to errand's library, so this is a copy of
-/// what it does, file for file: keep the two alike.
-async fn write_sandbox_git(dirs: &CheckoutDirs, branch: &str, base: &str) -> Result<()> {
-    let dot_git = dirs.work_tree.join(".git");
-    tokio::fs::create_dir(&dot_git).await.context("creating the sandbox's .git")?;
-    for dir in ["objects/info", "objects/pack", "refs/heads", "refs/tags", "info"] {
-        tokio::fs::create_dir_all(dot_git.join(dir)).await?;
-    }
-    let files = [
-        ("HEAD", format!("ref: refs/heads/{branch}\n")),
-        (
-            "config",
-            "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n"
-                .to_owned(),
-        ),
-        ("packed-refs", format!("# pack-refs with: peeled fully-peeled sorted \n{base} refs/heads/{branch}\n")),
-        ("objects/info/alternates", format!("{}\n", errand::sandbox::OBJECTS_DIR)),
-    ];
-    for (name, content) in files {
-        tokio::fs::write(dot_git.join(name), content).await?;
-    }
-    copy_index(&dirs.git_dir, &dot_git).await
-}
-
-/// errand's index describes the same files; the sandbox's `.git` starts with a copy of it.
-async fn copy_index(git_dir: &Path, dot_git: &Path) -> Result<()> {
-    tokio::fs::copy(git_dir.join("index"), dot_git.join("index")).await.context("copying the index")?;
-    Ok(())
 }
 
 /// `adjtimex` prints `time.tv_sec: S` and `time.tv_usec: U` (busybox has no `date +%N`).
