@@ -1,118 +1,14 @@
 //! The queued unit of work: the job (what was asked, where the answer goes), its record in the
-//! queue, and its state as one enum. The identifiers of jobs and repositories live here; those of
-//! a request, in `request::ids`.
-
-use std::fmt;
-use std::str::FromStr;
+//! queue, and its state as one enum. Its identifiers (a job's id, a repository's name) live with
+//! the request's in `request::ids`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::request::Reply;
+// The job's own identifiers live with the request's; every module names them through here.
 use crate::request::ids::{CommentId, IssueNumber, MessageTs, ReviewId, SlackChannel, SlackTeam, ThreadKey};
-
-/// A job's id: a time-ordered UUID (v7) in its simple form, kept through reclaims and retries.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct JobId(String);
-
-impl JobId {
-    /// A new id; ids sort by creation time.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().simple().to_string())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The first 8 characters after the timestamp prefix, unique enough for branch names.
-    pub fn short(&self) -> &str {
-        let len = self.0.len();
-        &self.0[len.saturating_sub(8)..]
-    }
-}
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for JobId {
-    type Err = InvalidId;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidId("job id"))
-        }
-    }
-}
-
-/// An identifier that failed to parse; names what kind of identifier it was.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid {0}")]
-pub struct InvalidId(pub &'static str);
-
-/// A GitHub repository, `owner/name`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RepoName {
-    owner: String,
-    name: String,
-}
-
-impl RepoName {
-    pub fn new(owner: &str, name: &str) -> Result<Self, InvalidId> {
-        let valid = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 100
-                && s != "."
-                && s != ".."
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        };
-        if valid(owner) && valid(name) {
-            Ok(Self { owner: owner.to_owned(), name: name.to_owned() })
-        } else {
-            Err(InvalidId("repository name"))
-        }
-    }
-
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl fmt::Display for RepoName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.owner, self.name)
-    }
-}
-
-impl FromStr for RepoName {
-    type Err = InvalidId;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (owner, name) = s.split_once('/').ok_or(InvalidId("repository name"))?;
-        Self::new(owner, name)
-    }
-}
-
-impl Serialize for RepoName {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for RepoName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+pub use crate::request::ids::{InvalidId, JobId, RepoName};
 
 /// Where a request came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,11 +1,114 @@
-//! The identifiers a request is made of, each its own type: an issue number is not a comment id,
-//! a Slack channel is not a user, and a thread key is made in one place.
+//! The identifiers errand works with, each its own type, parsed once at the edge: a job's id, a
+//! repository's name, an issue number (not a comment id), a Slack channel (not a user), and the
+//! thread key, made in one place.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::{JobId, RepoName};
+/// A job's id: a time-ordered UUID (v7) in its simple form, kept through reclaims and retries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    /// A new id; ids sort by creation time.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().simple().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 8 characters after the timestamp prefix, unique enough for branch names.
+    pub fn short(&self) -> &str {
+        let len = self.0.len();
+        &self.0[len.saturating_sub(8)..]
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId("job id"))
+        }
+    }
+}
+
+/// An identifier that failed to parse; names what kind of identifier it was.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid {0}")]
+pub struct InvalidId(pub &'static str);
+
+/// A GitHub repository, `owner/name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepoName {
+    owner: String,
+    name: String,
+}
+
+impl RepoName {
+    pub fn new(owner: &str, name: &str) -> Result<Self, InvalidId> {
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 100
+                && s != "."
+                && s != ".."
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if valid(owner) && valid(name) {
+            Ok(Self { owner: owner.to_owned(), name: name.to_owned() })
+        } else {
+            Err(InvalidId("repository name"))
+        }
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Display for RepoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+impl FromStr for RepoName {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (owner, name) = s.split_once('/').ok_or(InvalidId("repository name"))?;
+        Self::new(owner, name)
+    }
+}
+
+impl Serialize for RepoName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RepoName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// The number of an issue or a pull request (they share one sequence per repository).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
